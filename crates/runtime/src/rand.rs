@@ -1,0 +1,214 @@
+//! Seeded randomness: ChaCha8 streams named by what consumes them.
+//!
+//! Every consumer asks for its own stream by a stable name (`"tablet/3/latency"`). In a simulation the
+//! stream is derived from the seed and that name alone, so adding or removing one tablet never
+//! reshuffles the draws of another. Outside a simulation the stream is seeded from the OS.
+//!
+//! The sampling on top of the raw ChaCha8 words (ranges, floats, shuffles) is written here rather than
+//! taken from `rand`, because `rand`'s `gen_range` output changes across major versions, and the
+//! mapping from seed to trace must not.
+
+use std::fmt;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng as _, SeedableRng};
+
+use crate::context;
+
+/// A seeded ChaCha8 random stream.
+///
+/// Get one with [`stream`]. The same seed and name always give the same sequence.
+pub struct Rng {
+    inner: ChaCha8Rng,
+}
+
+impl fmt::Debug for Rng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rng").finish_non_exhaustive()
+    }
+}
+
+/// Returns the random stream named `name`.
+///
+/// Inside a simulation it is derived from the simulation seed and `name`; asking twice for the same
+/// name gives two copies of the same sequence, so give each consumer its own name. Outside a
+/// simulation it is seeded from the operating system.
+pub fn stream(name: &str) -> Rng {
+    match context::seed() {
+        Some(seed) => Rng::derive(seed, name),
+        None => Rng::from_entropy(),
+    }
+}
+
+impl Rng {
+    /// The stream for `seed` and `name`, as a simulation with that seed would derive it.
+    pub fn derive(seed: u64, name: &str) -> Rng {
+        let mut state = mix(seed ^ fnv1a(name.as_bytes()));
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_exact_mut(8) {
+            state = mix(state);
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        Rng {
+            inner: ChaCha8Rng::from_seed(key),
+        }
+    }
+
+    fn from_entropy() -> Rng {
+        let mut key = [0u8; 32];
+        // Production only: a simulation never gets here.
+        if getrandom::fill(&mut key).is_err() {
+            key = [0x5a; 32];
+        }
+        Rng {
+            inner: ChaCha8Rng::from_seed(key),
+        }
+    }
+
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    /// The next 32 random bits.
+    #[inline]
+    pub fn next_u32(&mut self) -> u32 {
+        self.inner.next_u32()
+    }
+
+    /// Uniform over `[0, n)`, by Lemire's multiply-and-reject method.
+    ///
+    /// # Panics
+    /// When `n` is 0, like Go's `Int63n(0)`.
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "Rng::below(0): the range is empty");
+        let mut m = u128::from(self.next_u64()) * u128::from(n);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(n);
+            }
+        }
+        (m >> 64) as u64
+    }
+
+    /// Uniform over `[lo, hi)`; `lo` when the range is empty.
+    #[inline]
+    pub fn range_u64(&mut self, lo: u64, hi: u64) -> u64 {
+        if lo >= hi {
+            lo
+        } else {
+            lo + self.below(hi - lo)
+        }
+    }
+
+    /// Uniform over `[lo, hi)` in whole nanoseconds; `lo` when the range is empty.
+    pub fn duration_between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        let (lo, hi) = (nanos(lo), nanos(hi));
+        Duration::from_nanos(self.range_u64(lo, hi))
+    }
+
+    /// Uniform over `[0, 1)` with 53 bits of precision.
+    #[inline]
+    pub fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// True with probability `p` (clamped to `[0, 1]`).
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.f64() < p
+    }
+
+    /// Shuffles `items` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
+    /// An exponentially distributed duration with the given mean, in whole nanoseconds: the gap
+    /// between arrivals of a Poisson process.
+    pub fn exp(&mut self, mean: Duration) -> Duration {
+        // 1 - f64() is in (0, 1], so the logarithm is finite.
+        let gap = -(1.0 - self.f64()).ln() * mean.as_nanos() as f64;
+        Duration::from_nanos(if gap >= u64::MAX as f64 { u64::MAX } else { gap as u64 })
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// SplitMix64's finaliser: a bijective mix of 64 bits.
+#[inline]
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a, 64 bits: stable across platforms and releases.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub(crate) const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_and_name_give_the_same_stream() {
+        let a: Vec<u64> = (0..4).map(|_| 0).scan(Rng::derive(7, "x"), |r, _| Some(r.next_u64())).collect();
+        let b: Vec<u64> = (0..4).map(|_| 0).scan(Rng::derive(7, "x"), |r, _| Some(r.next_u64())).collect();
+        assert_eq!(a, b);
+        assert_ne!(Rng::derive(7, "x").next_u64(), Rng::derive(7, "y").next_u64());
+        assert_ne!(Rng::derive(7, "x").next_u64(), Rng::derive(8, "x").next_u64());
+    }
+
+    /// Golden values: if these change, every recorded seed replays differently.
+    #[test]
+    fn sampling_is_stable() {
+        let mut r = Rng::derive(42, "golden");
+        let draws: Vec<u64> = (0..6).map(|_| r.below(1000)).collect();
+        insta::assert_debug_snapshot!(draws);
+        let mut items = [1, 2, 3, 4, 5, 6, 7, 8];
+        r.shuffle(&mut items);
+        insta::assert_debug_snapshot!(items);
+    }
+
+    #[test]
+    fn below_stays_in_range_and_covers_it() {
+        let mut r = Rng::derive(1, "cover");
+        let mut seen = [false; 7];
+        for _ in 0..1000 {
+            let v = r.below(7);
+            assert!(v < 7);
+            seen[v as usize] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        assert_eq!(r.range_u64(5, 5), 5);
+        assert_eq!(r.duration_between(Duration::from_secs(1), Duration::from_secs(1)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn exp_has_the_right_mean() {
+        let mut r = Rng::derive(3, "exp");
+        let mean = Duration::from_millis(50);
+        let n = 20_000u32;
+        let total: Duration = (0..n).map(|_| r.exp(mean)).sum();
+        let got = total / n;
+        assert!(got > Duration::from_millis(48) && got < Duration::from_millis(52), "{got:?}");
+    }
+}

@@ -1,0 +1,1036 @@
+//! The executor: one thread, a virtual clock, seeded scheduling.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::Duration;
+
+use tracing::Dispatch;
+
+use crate::config::{Config, Scheduler, TimerOrder};
+use crate::context::{self, Enter};
+use crate::rand::{mix, nanos, Rng};
+use crate::trace::{self, Event, Trace, Value};
+
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+/// A deterministic simulation: a seed, a virtual clock, and the tasks that run on it.
+///
+/// ```
+/// use std::time::Duration;
+/// use vtsim_runtime::{time, Sim};
+///
+/// let mut sim = Sim::new(7);
+/// let waited = sim.block_on(async {
+///     let start = time::now();
+///     time::sleep(Duration::from_secs(3600)).await;
+///     start.elapsed()
+/// }).unwrap();
+/// assert_eq!(waited, Duration::from_secs(3600)); // an hour of virtual time, in microseconds of real time
+/// ```
+pub struct Sim {
+    core: Box<Core>,
+    dispatch: Dispatch,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.core.seed)
+            .field("now", &Duration::from_nanos(self.core.now.get()))
+            .field("config", &self.core.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Sim`] with a non-default [`Config`].
+#[derive(Debug, Clone)]
+pub struct SimBuilder {
+    seed: u64,
+    config: Config,
+}
+
+impl SimBuilder {
+    /// Sets the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the order in which ready tasks run.
+    pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.config.scheduler = scheduler;
+        self
+    }
+
+    /// Sets the order in which timers due at the same instant fire.
+    pub fn timer_order(mut self, order: TimerOrder) -> Self {
+        self.config.timer_order = order;
+        self
+    }
+
+    /// Makes every timer fire late by a seeded random amount in `[0, slop]`.
+    pub fn timer_slop(mut self, slop: Duration) -> Self {
+        self.config.timer_slop = slop;
+        self
+    }
+
+    /// Fails a run whose virtual clock would pass `limit`.
+    pub fn time_limit(mut self, limit: Option<Duration>) -> Self {
+        self.config.time_limit = limit;
+        self
+    }
+
+    /// Builds the simulation.
+    pub fn build(self) -> Sim {
+        Sim::with_config(self.seed, self.config)
+    }
+}
+
+impl Sim {
+    /// A simulation with `seed` and the default [`Config`].
+    pub fn new(seed: u64) -> Sim {
+        Sim::with_config(seed, Config::default())
+    }
+
+    /// A builder for a simulation with `seed`.
+    pub fn builder(seed: u64) -> SimBuilder {
+        SimBuilder {
+            seed,
+            config: Config::default(),
+        }
+    }
+
+    /// A simulation with `seed` and an explicit configuration.
+    pub fn with_config(seed: u64, config: Config) -> Sim {
+        let core = Box::new(Core::new(seed, config));
+        core.trace.borrow_mut().push(Event::new(
+            0,
+            None,
+            tracing::Level::INFO,
+            "vtsim",
+            Some("sim.start"),
+            None,
+            vec![
+                ("seed", Value::U64(seed)),
+                ("scheduler", Value::Str(core.config.scheduler.to_string())),
+                ("timer_order", Value::Str(core.config.timer_order.to_string())),
+                ("timer_slop_ns", Value::U64(nanos(core.config.timer_slop))),
+            ],
+        ));
+        Sim {
+            core,
+            dispatch: trace::dispatch(),
+        }
+    }
+
+    /// The seed this simulation was made with.
+    pub fn seed(&self) -> u64 {
+        self.core.seed
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The virtual time elapsed since the simulation started.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.core.now.get())
+    }
+
+    /// Spawns a task before (or between) runs; it starts when the simulation next runs.
+    pub fn spawn<F>(&self, name: &str, future: F)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let _enter = Enter::new(&self.core);
+        self.core.spawn(Box::pin(future), Some(Arc::from(name)));
+    }
+
+    /// Runs `future` to completion, with every task it spawns, and returns its output.
+    ///
+    /// Other tasks still running when `future` completes are left as they are; [`Sim::report`]
+    /// lists the ones stuck on something other than a timer.
+    pub fn block_on<F: Future + 'static>(&mut self, future: F) -> Result<F::Output, SimError> {
+        let out = Arc::new(std::sync::Mutex::new(None));
+        let slot = Arc::clone(&out);
+        let main = {
+            let _enter = Enter::new(&self.core);
+            self.core.spawn(
+                Box::pin(async move {
+                    let v = future.await;
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+                }),
+                Some(Arc::from("main")),
+            )
+        };
+        self.run(Some(main), None)?;
+        let v = out.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(v.expect("the main task finished, so it stored its output"))
+    }
+
+    /// Runs the spawned tasks until the virtual clock reaches `duration` after the start.
+    ///
+    /// Timers due at exactly that instant still fire. Ends early, and normally, when no task is left.
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), SimError> {
+        self.run(None, Some(nanos(duration)))
+    }
+
+    fn run(&mut self, main: Option<(u32, u32)>, end: Option<u64>) -> Result<(), SimError> {
+        let _dispatch = tracing::dispatcher::set_default(&self.dispatch);
+        let _enter = Enter::new(&self.core);
+        trace::install_panic_hook();
+        self.core.run(main, end)
+    }
+
+    /// The trace recorded so far.
+    pub fn trace(&self) -> std::cell::Ref<'_, Trace> {
+        self.core.trace.borrow()
+    }
+
+    /// Takes the recorded trace out of the simulation.
+    pub fn take_trace(&mut self) -> Trace {
+        std::mem::take(&mut *self.core.trace.borrow_mut())
+    }
+
+    /// What is left when a run ends: live tasks, and the ones stuck on something other than a timer.
+    pub fn report(&self) -> Report {
+        let st = self.core.state.borrow();
+        let now = self.core.now.get();
+        let mut report = Report {
+            seed: self.core.seed,
+            now: Duration::from_nanos(now),
+            live_tasks: st.alive,
+            stuck: Vec::new(),
+        };
+        for slot in st.tasks.iter().filter(|s| s.alive && s.fut.is_some()) {
+            if slot.timers == 0 && !slot.queued {
+                report.stuck.push(StuckTask {
+                    task: slot.info(),
+                    since: Duration::from_nanos(slot.waiting_since),
+                    waited: Duration::from_nanos(now - slot.waiting_since),
+                });
+            }
+        }
+        report
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // Drop task futures inside the simulation, so that timers and join handles they own find it.
+        let _enter = Enter::new(&self.core);
+        let tasks: Vec<Task> = {
+            let mut st = self.core.state.borrow_mut();
+            st.tasks.iter_mut().filter_map(|s| s.fut.take()).collect()
+        };
+        drop(tasks);
+    }
+}
+
+/// A task named in a report or an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id, in spawn order from 1.
+    pub id: u64,
+    /// The name given at spawn, if any.
+    pub name: Option<String>,
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "task {} `{}`", self.id, name),
+            None => write!(f, "task {}", self.id),
+        }
+    }
+}
+
+/// A task still waiting, when a run ended, on something other than a timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckTask {
+    /// Which task.
+    pub task: TaskInfo,
+    /// The virtual time of its last poll.
+    pub since: Duration,
+    /// How long it has waited since then.
+    pub waited: Duration,
+}
+
+/// The state of a simulation after a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// The virtual time when the run ended.
+    pub now: Duration,
+    /// Tasks that have not finished.
+    pub live_tasks: usize,
+    /// Tasks waiting on something other than a timer (a channel, a lock, a consolidated dial).
+    pub stuck: Vec<StuckTask>,
+}
+
+/// Why a simulation run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimError {
+    /// A task panicked.
+    Panic {
+        /// The simulation seed.
+        seed: u64,
+        /// The task that panicked.
+        task: TaskInfo,
+        /// The panic message.
+        message: String,
+        /// Where it panicked, when known.
+        location: Option<String>,
+        /// The virtual time of the panic.
+        time: Duration,
+    },
+    /// Unfinished tasks can never be woken: none is ready and no timer is pending.
+    Deadlock {
+        /// The simulation seed.
+        seed: u64,
+        /// The virtual time.
+        time: Duration,
+        /// The tasks that are blocked.
+        blocked: Vec<TaskInfo>,
+    },
+    /// Tasks kept running without virtual time advancing.
+    Livelock {
+        /// The simulation seed.
+        seed: u64,
+        /// The virtual time that stood still.
+        time: Duration,
+        /// Polls made at that instant.
+        polls: u64,
+    },
+    /// The virtual clock would pass the configured time limit.
+    TimeLimit {
+        /// The simulation seed.
+        seed: u64,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The trace grew past the configured event limit.
+    EventLimit {
+        /// The simulation seed.
+        seed: u64,
+        /// The virtual time.
+        time: Duration,
+        /// The limit.
+        limit: usize,
+    },
+    /// The run took longer than its wall-time limit.
+    WallTimeLimit {
+        /// The simulation seed.
+        seed: u64,
+        /// The virtual time reached.
+        time: Duration,
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+impl SimError {
+    /// True for deadlock, livelock and the time, event and wall-time limits.
+    pub fn is_liveness(&self) -> bool {
+        !matches!(self, SimError::Panic { .. })
+    }
+
+    /// The seed of the run that failed.
+    pub fn seed(&self) -> u64 {
+        match self {
+            SimError::Panic { seed, .. }
+            | SimError::Deadlock { seed, .. }
+            | SimError::Livelock { seed, .. }
+            | SimError::TimeLimit { seed, .. }
+            | SimError::EventLimit { seed, .. }
+            | SimError::WallTimeLimit { seed, .. } => *seed,
+        }
+    }
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Panic { seed, task, message, location, time } => {
+                write!(f, "{task} panicked at {}", trace::fmt_time(*time))?;
+                if let Some(loc) = location {
+                    write!(f, " ({loc})")?;
+                }
+                write!(f, ": {message} [seed {seed}]")
+            }
+            SimError::Deadlock { seed, time, blocked } => {
+                write!(f, "deadlock at {}: no task is ready and no timer is pending; blocked: ", trace::fmt_time(*time))?;
+                for (i, t) in blocked.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                write!(f, " [seed {seed}]")
+            }
+            SimError::Livelock { seed, time, polls } => write!(
+                f,
+                "livelock at {}: {polls} polls without virtual time advancing [seed {seed}]",
+                trace::fmt_time(*time)
+            ),
+            SimError::TimeLimit { seed, limit } => {
+                write!(f, "virtual time limit of {} reached [seed {seed}]", trace::fmt_time(*limit))
+            }
+            SimError::EventLimit { seed, time, limit } => write!(
+                f,
+                "event limit of {limit} trace events reached at {} [seed {seed}]",
+                trace::fmt_time(*time)
+            ),
+            SimError::WallTimeLimit { seed, time, limit } => write!(
+                f,
+                "wall-time limit of {limit:?} reached at virtual {} [seed {seed}]",
+                trace::fmt_time(*time)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+// ---------------------------------------------------------------------------------------------
+// The core, reached from facade calls through `context::with_core`.
+
+pub(crate) struct Core {
+    pub(crate) seed: u64,
+    pub(crate) config: Config,
+    pub(crate) now: Cell<u64>,
+    /// The slot index of the task being polled.
+    current: Cell<Option<u32>>,
+    state: RefCell<State>,
+    /// Wakes that came while `state` was borrowed (a waker woken from inside the executor).
+    deferred: RefCell<Vec<u64>>,
+    pub(crate) trace: RefCell<Trace>,
+    /// Set while dropping the future of a task that panicked, so its join handle says so.
+    pub(crate) dropping_panicked: Cell<bool>,
+}
+
+struct State {
+    tasks: Vec<TaskSlot>,
+    free: Vec<u32>,
+    alive: usize,
+    next_id: u64,
+    ready: Ready,
+    /// Draws the initial task priorities of the PCT scheduler.
+    pct_rng: Option<Rng>,
+    heap: BinaryHeap<Reverse<TimerKey>>,
+    timers: Vec<TimerSlot>,
+    timer_free: Vec<u32>,
+    live_timers: usize,
+    timer_seq: u64,
+    tie_key: Option<u64>,
+    slop: Option<(u64, Rng)>,
+    fired: Vec<Waker>,
+    polls_at_instant: u64,
+    polls: u64,
+}
+
+struct TaskSlot {
+    gen: u32,
+    alive: bool,
+    queued: bool,
+    aborted: bool,
+    /// Timers armed by this task.
+    timers: u32,
+    id: u64,
+    name: Option<Arc<str>>,
+    waiting_since: u64,
+    priority: u64,
+    fut: Option<Task>,
+}
+
+impl TaskSlot {
+    fn info(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            name: self.name.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct TimerKey {
+    deadline: u64,
+    tie: u64,
+    slot: u32,
+    gen: u32,
+}
+
+struct TimerSlot {
+    gen: u32,
+    armed: bool,
+    fired: bool,
+    owner: u32,
+    waker: Option<Waker>,
+}
+
+/// The ready queue; entries are `gen << 32 | slot`.
+enum Ready {
+    Fifo(VecDeque<u64>),
+    Random(Vec<u64>, Rng),
+    Pct {
+        queue: Vec<u64>,
+        change_points: Vec<u64>,
+        steps: u64,
+    },
+}
+
+const NO_TASK: u32 = u32::MAX;
+
+impl Core {
+    fn new(seed: u64, config: Config) -> Core {
+        let mut pct_rng = None;
+        let ready = match config.scheduler {
+            Scheduler::Fifo => Ready::Fifo(VecDeque::new()),
+            Scheduler::Random => Ready::Random(Vec::new(), Rng::derive(seed, "vtsim/scheduler")),
+            Scheduler::Pct { depth, steps } => {
+                let mut rng = Rng::derive(seed, "vtsim/scheduler");
+                let mut change_points: Vec<u64> = (0..depth.saturating_sub(1)).map(|_| rng.below(steps.max(1))).collect();
+                change_points.sort_unstable_by(|a, b| b.cmp(a));
+                pct_rng = Some(rng);
+                Ready::Pct {
+                    queue: Vec::new(),
+                    change_points,
+                    steps: 0,
+                }
+            }
+        };
+        let tie_key = match config.timer_order {
+            TimerOrder::Fifo => None,
+            TimerOrder::Random => Some(Rng::derive(seed, "vtsim/timer-order").next_u64()),
+        };
+        let slop = (!config.timer_slop.is_zero()).then(|| (nanos(config.timer_slop), Rng::derive(seed, "vtsim/timer-slop")));
+        Core {
+            seed,
+            config,
+            now: Cell::new(0),
+            current: Cell::new(None),
+            state: RefCell::new(State {
+                tasks: Vec::new(),
+                free: Vec::new(),
+                alive: 0,
+                next_id: 1,
+                ready,
+                pct_rng,
+                heap: BinaryHeap::new(),
+                timers: Vec::new(),
+                timer_free: Vec::new(),
+                live_timers: 0,
+                timer_seq: 0,
+                tie_key,
+                slop,
+                fired: Vec::new(),
+                polls_at_instant: 0,
+                polls: 0,
+            }),
+            deferred: RefCell::new(Vec::new()),
+            trace: RefCell::new(Trace::default()),
+            dropping_panicked: Cell::new(false),
+        }
+    }
+
+    /// The id of the task being polled.
+    pub(crate) fn current_task_id(&self) -> Option<u64> {
+        let idx = self.current.get()?;
+        Some(self.state.try_borrow().ok()?.tasks[idx as usize].id)
+    }
+
+    pub(crate) fn spawn(&self, fut: Task, name: Option<Arc<str>>) -> (u32, u32) {
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let id = st.next_id;
+        st.next_id += 1;
+        let priority = match (&st.ready, &mut st.pct_rng) {
+            (Ready::Pct { change_points, .. }, Some(rng)) => change_points.len() as u64 + 1 + rng.below(1 << 32),
+            _ => 0,
+        };
+        let idx = match st.free.pop() {
+            Some(idx) => idx,
+            None => {
+                st.tasks.push(TaskSlot {
+                    gen: 0,
+                    alive: false,
+                    queued: false,
+                    aborted: false,
+                    timers: 0,
+                    id: 0,
+                    name: None,
+                    waiting_since: 0,
+                    priority: 0,
+                    fut: None,
+                });
+                u32::try_from(st.tasks.len() - 1).expect("fewer than 4 billion tasks")
+            }
+        };
+        let now = self.now.get();
+        let slot = &mut st.tasks[idx as usize];
+        slot.alive = true;
+        slot.queued = true;
+        slot.aborted = false;
+        slot.timers = 0;
+        slot.id = id;
+        slot.name = name;
+        slot.waiting_since = now;
+        slot.priority = priority;
+        slot.fut = Some(fut);
+        let gen = slot.gen;
+        st.alive += 1;
+        st.ready.push(pack(idx, gen));
+        (idx, gen)
+    }
+
+    /// Makes a task ready. Safe to call from anywhere on the simulation's thread.
+    fn wake(&self, key: u64) {
+        match self.state.try_borrow_mut() {
+            Ok(mut st) => st.wake(key),
+            Err(_) => self.deferred.borrow_mut().push(key),
+        }
+    }
+
+    pub(crate) fn abort(&self, idx: u32, gen: u32) {
+        let fut = {
+            let mut st = self.state.borrow_mut();
+            let slot = &mut st.tasks[idx as usize];
+            if slot.gen != gen || !slot.alive {
+                return;
+            }
+            match slot.fut.take() {
+                Some(fut) => fut,
+                // It is aborting itself: the executor drops it once this poll returns.
+                None => {
+                    slot.aborted = true;
+                    return;
+                }
+            }
+        };
+        drop(fut);
+        self.state.borrow_mut().finish(idx);
+    }
+
+    pub(crate) fn is_finished(&self, idx: u32, gen: u32) -> bool {
+        let st = self.state.borrow();
+        let slot = &st.tasks[idx as usize];
+        slot.gen != gen || !slot.alive
+    }
+
+    // --- timers
+
+    /// Arms a timer for `deadline` (nanoseconds). Returns its handle.
+    pub(crate) fn arm_timer(&self, deadline: u64, waker: &Waker) -> (u32, u32) {
+        let owner = self.current.get().unwrap_or(NO_TASK);
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let deadline = match &mut st.slop {
+            Some((max, rng)) => deadline.saturating_add(rng.below(*max + 1)),
+            None => deadline,
+        };
+        let idx = match st.timer_free.pop() {
+            Some(idx) => idx,
+            None => {
+                st.timers.push(TimerSlot {
+                    gen: 0,
+                    armed: false,
+                    fired: false,
+                    owner: NO_TASK,
+                    waker: None,
+                });
+                u32::try_from(st.timers.len() - 1).expect("fewer than 4 billion timers")
+            }
+        };
+        let slot = &mut st.timers[idx as usize];
+        slot.armed = true;
+        slot.fired = false;
+        slot.owner = owner;
+        slot.waker = Some(waker.clone());
+        let gen = slot.gen;
+        if owner != NO_TASK {
+            st.tasks[owner as usize].timers += 1;
+        }
+        st.live_timers += 1;
+        st.timer_seq += 1;
+        let tie = match st.tie_key {
+            Some(key) => mix(st.timer_seq ^ key),
+            None => st.timer_seq,
+        };
+        st.heap.push(Reverse(TimerKey { deadline, tie, slot: idx, gen }));
+        (idx, gen)
+    }
+
+    /// True once the timer has fired (and then frees it); otherwise refreshes its waker.
+    pub(crate) fn poll_timer(&self, idx: u32, gen: u32, waker: &Waker) -> bool {
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let slot = &mut st.timers[idx as usize];
+        if slot.gen != gen {
+            return true;
+        }
+        if slot.fired {
+            slot.fired = false;
+            slot.gen = slot.gen.wrapping_add(1);
+            st.timer_free.push(idx);
+            return true;
+        }
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            slot.waker = Some(waker.clone());
+        }
+        let owner = self.current.get().unwrap_or(NO_TASK);
+        if owner != slot.owner {
+            if slot.owner != NO_TASK {
+                st.tasks[slot.owner as usize].timers -= 1;
+            }
+            if owner != NO_TASK {
+                st.tasks[owner as usize].timers += 1;
+            }
+            slot.owner = owner;
+        }
+        false
+    }
+
+    /// Disarms and frees a timer (a `Sleep` dropped or reset before it fired).
+    pub(crate) fn cancel_timer(&self, idx: u32, gen: u32) {
+        let waker = {
+            let Ok(mut st) = self.state.try_borrow_mut() else { return };
+            let st = &mut *st;
+            let slot = &mut st.timers[idx as usize];
+            if slot.gen != gen {
+                return;
+            }
+            if slot.armed {
+                slot.armed = false;
+                st.live_timers -= 1;
+                if slot.owner != NO_TASK {
+                    st.tasks[slot.owner as usize].timers -= 1;
+                }
+            }
+            slot.fired = false;
+            slot.gen = slot.gen.wrapping_add(1);
+            st.timer_free.push(idx);
+            slot.waker.take()
+        };
+        drop(waker);
+    }
+
+    // --- the run loop
+
+    fn run(&self, main: Option<(u32, u32)>, end: Option<u64>) -> Result<(), SimError> {
+        let limit = self.config.time_limit.map(nanos);
+        let max_events = self.config.max_events;
+        let wall = self.config.max_wall.map(|limit| (limit, WallClock::start()));
+        loop {
+            if let Some((idx, gen)) = main {
+                if self.is_finished(idx, gen) {
+                    return Ok(());
+                }
+            }
+            if !self.deferred.borrow().is_empty() {
+                let keys = std::mem::take(&mut *self.deferred.borrow_mut());
+                let mut st = self.state.borrow_mut();
+                for key in keys {
+                    st.wake(key);
+                }
+            }
+            let next = self.state.borrow_mut().pop_ready();
+            if let Some((idx, gen, fut)) = next {
+                self.poll_task(idx, gen, fut)?;
+                let mut st = self.state.borrow_mut();
+                st.polls_at_instant += 1;
+                st.polls += 1;
+                if st.polls_at_instant > self.config.max_polls_per_instant {
+                    return Err(SimError::Livelock {
+                        seed: self.seed,
+                        time: Duration::from_nanos(self.now.get()),
+                        polls: st.polls_at_instant,
+                    });
+                }
+                if st.polls % 1024 == 0 {
+                    drop(st);
+                    self.check_limits(max_events, wall.as_ref())?;
+                }
+                continue;
+            }
+            // Nothing is ready: jump to the next timer.
+            let mut st = self.state.borrow_mut();
+            let Some(deadline) = st.next_deadline() else {
+                if st.alive == 0 {
+                    if let Some(end) = end {
+                        self.now.set(self.now.get().max(end));
+                    }
+                    return Ok(());
+                }
+                let mut blocked: Vec<TaskInfo> = st.tasks.iter().filter(|s| s.alive).map(TaskSlot::info).collect();
+                blocked.sort_by_key(|t| t.id);
+                return Err(SimError::Deadlock {
+                    seed: self.seed,
+                    time: Duration::from_nanos(self.now.get()),
+                    blocked,
+                });
+            };
+            if let Some(end) = end {
+                if deadline > end {
+                    self.now.set(end);
+                    return Ok(());
+                }
+            }
+            if let Some(limit) = limit {
+                if deadline > limit {
+                    return Err(SimError::TimeLimit {
+                        seed: self.seed,
+                        limit: Duration::from_nanos(limit),
+                    });
+                }
+            }
+            if deadline > self.now.get() {
+                self.now.set(deadline);
+                st.polls_at_instant = 0;
+            }
+            st.fire_due(deadline);
+            let mut fired = std::mem::take(&mut st.fired);
+            drop(st);
+            for waker in fired.drain(..) {
+                waker.wake();
+            }
+            self.state.borrow_mut().fired = fired;
+        }
+    }
+
+    fn check_limits(&self, max_events: Option<usize>, wall: Option<&(Duration, WallClock)>) -> Result<(), SimError> {
+        let time = Duration::from_nanos(self.now.get());
+        if let Some(limit) = max_events {
+            if self.trace.borrow().len() > limit {
+                return Err(SimError::EventLimit { seed: self.seed, time, limit });
+            }
+        }
+        if let Some((limit, clock)) = wall {
+            if clock.elapsed() > *limit {
+                return Err(SimError::WallTimeLimit {
+                    seed: self.seed,
+                    time,
+                    limit: *limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_task(&self, idx: u32, gen: u32, mut fut: Task) -> Result<(), SimError> {
+        self.current.set(Some(idx));
+        let waker = task_waker(idx, gen);
+        let mut cx = Context::from_waker(&waker);
+        let res = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+        self.current.set(None);
+        match res {
+            Ok(Poll::Pending) => {
+                let mut st = self.state.borrow_mut();
+                let slot = &mut st.tasks[idx as usize];
+                if slot.aborted {
+                    drop(st);
+                    drop(fut);
+                    self.state.borrow_mut().finish(idx);
+                } else {
+                    slot.fut = Some(fut);
+                    slot.waiting_since = self.now.get();
+                }
+                Ok(())
+            }
+            Ok(Poll::Ready(())) => {
+                drop(fut);
+                self.state.borrow_mut().finish(idx);
+                Ok(())
+            }
+            Err(payload) => {
+                let task = self.state.borrow().tasks[idx as usize].info();
+                let (message, location) = trace::panic_details(payload.as_ref());
+                self.dropping_panicked.set(true);
+                drop(fut);
+                self.dropping_panicked.set(false);
+                self.state.borrow_mut().finish(idx);
+                Err(SimError::Panic {
+                    seed: self.seed,
+                    task,
+                    message,
+                    location,
+                    time: Duration::from_nanos(self.now.get()),
+                })
+            }
+        }
+    }
+}
+
+impl State {
+    fn wake(&mut self, key: u64) {
+        let (idx, gen) = unpack(key);
+        let Some(slot) = self.tasks.get_mut(idx as usize) else { return };
+        if slot.gen == gen && slot.alive && !slot.queued {
+            slot.queued = true;
+            self.ready.push(key);
+        }
+    }
+
+    fn pop_ready(&mut self) -> Option<(u32, u32, Task)> {
+        loop {
+            let key = self.ready.pop(&mut self.tasks)?;
+            let (idx, gen) = unpack(key);
+            let slot = &mut self.tasks[idx as usize];
+            if slot.gen != gen || !slot.alive {
+                continue;
+            }
+            slot.queued = false;
+            match slot.fut.take() {
+                Some(fut) => return Some((idx, gen, fut)),
+                None => continue,
+            }
+        }
+    }
+
+    fn finish(&mut self, idx: u32) {
+        let slot = &mut self.tasks[idx as usize];
+        if !slot.alive {
+            return;
+        }
+        slot.alive = false;
+        slot.queued = false;
+        slot.fut = None;
+        slot.name = None;
+        slot.gen = slot.gen.wrapping_add(1);
+        self.alive -= 1;
+        self.free.push(idx);
+    }
+
+    fn next_deadline(&mut self) -> Option<u64> {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            let slot = &self.timers[top.slot as usize];
+            if slot.gen == top.gen && slot.armed {
+                return Some(top.deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    fn fire_due(&mut self, now: u64) {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if top.deadline > now {
+                break;
+            }
+            let Reverse(key) = self.heap.pop().expect("peeked");
+            let slot = &mut self.timers[key.slot as usize];
+            if slot.gen != key.gen || !slot.armed {
+                continue;
+            }
+            slot.armed = false;
+            slot.fired = true;
+            self.live_timers -= 1;
+            if slot.owner != NO_TASK {
+                self.tasks[slot.owner as usize].timers -= 1;
+            }
+            if let Some(w) = slot.waker.take() {
+                self.fired.push(w);
+            }
+        }
+    }
+}
+
+impl Ready {
+    #[inline]
+    fn push(&mut self, key: u64) {
+        match self {
+            Ready::Fifo(q) => q.push_back(key),
+            Ready::Random(q, _) => q.push(key),
+            Ready::Pct { queue, .. } => queue.push(key),
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self, tasks: &mut [TaskSlot]) -> Option<u64> {
+        match self {
+            Ready::Fifo(q) => q.pop_front(),
+            Ready::Random(q, rng) => match q.len() {
+                0 => None,
+                1 => q.pop(),
+                n => Some(q.swap_remove(rng.below(n as u64) as usize)),
+            },
+            Ready::Pct {
+                queue,
+                change_points,
+                steps,
+            } => {
+                let best = (0..queue.len()).max_by_key(|&i| {
+                    let (idx, _) = unpack(queue[i]);
+                    (tasks[idx as usize].priority, Reverse(i))
+                })?;
+                let key = queue.swap_remove(best);
+                *steps += 1;
+                // At a change point the chosen task drops below every other: PCT's way of
+                // forcing a preemption at a seeded depth.
+                if change_points.last() == Some(steps) {
+                    change_points.pop();
+                    tasks[unpack(key).0 as usize].priority = change_points.len() as u64;
+                }
+                Some(key)
+            }
+        }
+    }
+}
+
+#[inline]
+fn pack(idx: u32, gen: u32) -> u64 {
+    u64::from(gen) << 32 | u64::from(idx)
+}
+
+#[inline]
+fn unpack(key: u64) -> (u32, u32) {
+    (key as u32, (key >> 32) as u32)
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("vtsim packs a task's slot and generation into a waker's 64-bit data pointer");
+
+// --- wakers: a task's slot and generation packed into the data pointer, no allocation.
+
+fn task_waker(idx: u32, gen: u32) -> Waker {
+    let data = pack(idx, gen) as usize as *const ();
+    // SAFETY: the vtable functions below treat `data` as a plain integer, never dereference it,
+    // and are safe to call from any thread (off the simulation thread a wake does nothing).
+    unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake, waker_drop);
+
+fn waker_clone(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &VTABLE)
+}
+
+fn waker_wake(data: *const ()) {
+    let key = data as usize as u64;
+    context::with_core(|core| core.wake(key));
+}
+
+fn waker_drop(_: *const ()) {}
+
+/// Wall time, for the harness's own wall-time limit only: never visible to simulated code.
+struct WallClock(std::time::Instant);
+
+impl WallClock {
+    #[allow(clippy::disallowed_methods)]
+    fn start() -> WallClock {
+        WallClock(std::time::Instant::now())
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}

@@ -1,0 +1,423 @@
+//! The trace: every `tracing` event of a run, stamped with virtual time and task.
+//!
+//! The canonical text of an event has no span ids, thread ids or wall time, so the same seed gives
+//! the same text, and the same [`Trace::hash`], on every machine:
+//!
+//! ```text
+//!     30.000000000s t3 WARN vtsim_discover discover.failed "Orchestrator self-registration attempt failed" error="timeout"
+//! ```
+
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+use std::sync::Once;
+use std::time::Duration;
+
+use tracing::field::{Field, Visit};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+use crate::context;
+use crate::rand::{FNV_OFFSET, FNV_PRIME};
+
+/// A field value of a trace event.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A float.
+    F64(f64),
+    /// A string, or anything recorded with `%` or `?`.
+    Str(String),
+}
+
+impl Value {
+    /// The value as a string, when it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an unsigned integer, when it is a non-negative integer.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::U64(v) => Some(*v),
+            Value::I64(v) => u64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::U64(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v:?}"),
+            Value::Str(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    time: u64,
+    task: Option<u64>,
+    level: Level,
+    target: &'static str,
+    kind: Option<Box<str>>,
+    message: Option<String>,
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl Event {
+    pub(crate) fn new(
+        time: u64,
+        task: Option<u64>,
+        level: Level,
+        target: &'static str,
+        kind: Option<&str>,
+        message: Option<String>,
+        fields: Vec<(&'static str, Value)>,
+    ) -> Event {
+        Event {
+            time,
+            task,
+            level,
+            target,
+            kind: kind.map(Into::into),
+            message,
+            fields,
+        }
+    }
+
+    /// Virtual time since the simulation started.
+    pub fn time(&self) -> Duration {
+        Duration::from_nanos(self.time)
+    }
+
+    /// The id of the task that emitted it, if a task did.
+    pub fn task(&self) -> Option<u64> {
+        self.task
+    }
+
+    /// Its level.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Its target (the module path, by default).
+    pub fn target(&self) -> &str {
+        self.target
+    }
+
+    /// The `kind` field: a name from the trace vocabulary, such as `discover.failed`.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    /// The message, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// A field other than `kind` and `message`.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The fields other than `kind` and `message`, in the order they were written.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(n, v)| (*n, v))
+    }
+}
+
+/// The canonical one-line text form.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", TimeStamp(self.time))?;
+        match self.task {
+            Some(t) => write!(f, "t{t} ")?,
+            None => f.write_str("-- ")?,
+        }
+        write!(f, "{} {}", self.level, self.target)?;
+        if let Some(kind) = &self.kind {
+            write!(f, " {kind}")?;
+        }
+        if let Some(msg) = &self.message {
+            write!(f, " {msg:?}")?;
+        }
+        for (name, value) in &self.fields {
+            write!(f, " {name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+struct TimeStamp(u64);
+
+impl fmt::Display for TimeStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = format!("{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000);
+        write!(f, "{secs:>16}")
+    }
+}
+
+/// Formats a virtual time as the trace does, e.g. `30.000000000s`.
+pub(crate) fn fmt_time(d: Duration) -> String {
+    let n = crate::rand::nanos(d);
+    format!("{}.{:09}s", n / 1_000_000_000, n % 1_000_000_000)
+}
+
+/// The events of a run, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    events: Vec<Event>,
+}
+
+/// Where two traces of the same seed first differ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// The index of the first differing event.
+    pub index: usize,
+    /// That event in the first trace, as canonical text (`None` when the trace ended).
+    pub left: Option<String>,
+    /// That event in the second trace.
+    pub right: Option<String>,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "traces differ at event {}:", self.index)?;
+        writeln!(f, "  first run:  {}", self.left.as_deref().unwrap_or("<trace ended>"))?;
+        write!(f, "  second run: {}", self.right.as_deref().unwrap_or("<trace ended>"))
+    }
+}
+
+impl Trace {
+    pub(crate) fn push(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    /// The number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The events in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The events of one kind.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| e.kind() == Some(kind))
+    }
+
+    /// How many events have this kind.
+    pub fn count_kind(&self, kind: &str) -> usize {
+        self.of_kind(kind).count()
+    }
+
+    /// The canonical text: one line per event.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        for e in &self.events {
+            let _ = writeln!(s, "{e}");
+        }
+        s
+    }
+
+    /// A stable 64-bit hash (FNV-1a) of the canonical text.
+    pub fn hash(&self) -> u64 {
+        let mut h = Fnv(FNV_OFFSET);
+        for e in &self.events {
+            let _ = writeln!(h, "{e}");
+        }
+        h.0
+    }
+
+    /// The hash as 16 hex digits.
+    pub fn hash_hex(&self) -> String {
+        format!("{:016x}", self.hash())
+    }
+
+    /// The first event where `self` and `other` differ, or `None` when they are the same.
+    pub fn first_difference(&self, other: &Trace) -> Option<Divergence> {
+        let n = self.events.len().max(other.events.len());
+        (0..n).find_map(|i| {
+            let l = self.events.get(i).map(ToString::to_string);
+            let r = other.events.get(i).map(ToString::to_string);
+            (l != r).then_some(Divergence { index: i, left: l, right: r })
+        })
+    }
+
+    /// The last `n` events as canonical text.
+    pub fn tail(&self, n: usize) -> String {
+        let start = self.events.len().saturating_sub(n);
+        let mut s = String::new();
+        for e in &self.events[start..] {
+            let _ = writeln!(s, "{e}");
+        }
+        s
+    }
+}
+
+struct Fnv(u64);
+
+impl fmt::Write for Fnv {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
+        Ok(())
+    }
+}
+
+// --- recording
+
+/// The `tracing` layer that records events into the running simulation's trace.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SimLayer;
+
+impl<S: Subscriber> Layer<S> for SimLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        context::with_core(|core| {
+            let meta = event.metadata();
+            let mut v = Recorder::default();
+            event.record(&mut v);
+            let e = Event {
+                time: core.now.get(),
+                task: core.current_task_id(),
+                level: *meta.level(),
+                target: meta.target(),
+                kind: v.kind,
+                message: v.message,
+                fields: v.fields,
+            };
+            core.trace.borrow_mut().push(e);
+        });
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    kind: Option<Box<str>>,
+    message: Option<String>,
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl Visit for Recorder {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "kind" => self.kind = Some(value.into()),
+            "message" => self.message = Some(value.to_owned()),
+            name => self.fields.push((name, Value::Str(value.to_owned()))),
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let s = format!("{value:?}");
+        match field.name() {
+            "kind" => self.kind = Some(s.into()),
+            "message" => self.message = Some(s),
+            name => self.fields.push((name, Value::Str(s))),
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.fields.push((field.name(), Value::I64(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.fields.push((field.name(), Value::U64(value)));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.fields.push((field.name(), Value::Bool(value)));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.fields.push((field.name(), Value::F64(value)));
+    }
+}
+
+/// The dispatcher a simulation installs while it runs: the recording layer, plus human-readable
+/// output in virtual time when `VTSIM_LOG` is set (a `tracing_subscriber` target filter, such as
+/// `debug` or `vtsim_shardconn=trace`).
+pub(crate) fn dispatch() -> tracing::Dispatch {
+    let log = std::env::var("VTSIM_LOG")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok());
+    let fmt = log.map(|filter| {
+        tracing_subscriber::fmt::layer()
+            .with_timer(VirtualTime)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+    });
+    tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer).with(fmt))
+}
+
+/// A [`FormatTime`](tracing_subscriber::fmt::time::FormatTime) that prints virtual time inside a
+/// simulation, and `-` outside one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VirtualTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for VirtualTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> fmt::Result {
+        match context::with_core(|c| c.now.get()) {
+            Some(n) => write!(w, "{}", TimeStamp(n)),
+            None => w.write_str("-"),
+        }
+    }
+}
+
+// --- panics
+
+thread_local! {
+    static LAST_PANIC_LOCATION: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// Installs (once) a panic hook that keeps panics inside a simulation quiet: the simulation
+/// reports them itself, with the seed. Elsewhere the previous hook runs as before.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if context::in_simulation() {
+                let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                LAST_PANIC_LOCATION.with(|p| p.set(loc));
+            } else {
+                prev(info);
+            }
+        }));
+    });
+}
+
+pub(crate) fn panic_details(payload: &(dyn std::any::Any + Send)) -> (String, Option<String>) {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    };
+    let location = LAST_PANIC_LOCATION.with(Cell::take);
+    (message, location)
+}
