@@ -68,6 +68,7 @@ mod context;
 mod determinism;
 mod sim;
 mod test_support;
+mod timer_heap;
 
 pub mod rand;
 pub mod task;

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,6 +16,7 @@ use tracing::Dispatch;
 use crate::config::{Config, Scheduler, TimerOrder};
 use crate::context::{self, Enter};
 use crate::rand::{mix, nanos, Rng};
+use crate::timer_heap::{TimerHeap, TimerKey};
 use crate::trace::{self, Event, Trace, Value};
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -427,7 +428,9 @@ struct State {
     ready: Ready,
     /// Draws the initial task priorities of the PCT scheduler.
     pct_rng: Option<Rng>,
-    heap: BinaryHeap<Reverse<TimerKey>>,
+    heap: TimerHeap,
+    /// Timers due now, being sorted into their firing order.
+    due: Vec<TimerKey>,
     timers: Vec<TimerSlot>,
     timer_free: Vec<u32>,
     live_timers: usize,
@@ -462,16 +465,10 @@ impl TaskSlot {
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct TimerKey {
-    deadline: u64,
-    tie: u64,
-    slot: u32,
-    gen: u32,
-}
-
 struct TimerSlot {
     gen: u32,
+    /// Orders timers due at the same instant.
+    tie: u64,
     armed: bool,
     fired: bool,
     owner: u32,
@@ -526,7 +523,8 @@ impl Core {
                 next_id: 1,
                 ready,
                 pct_rng,
-                heap: BinaryHeap::new(),
+                heap: TimerHeap::default(),
+                due: Vec::new(),
                 timers: Vec::new(),
                 timer_free: Vec::new(),
                 live_timers: 0,
@@ -643,6 +641,7 @@ impl Core {
             None => {
                 st.timers.push(TimerSlot {
                     gen: 0,
+                    tie: 0,
                     armed: false,
                     fired: false,
                     owner: NO_TASK,
@@ -666,7 +665,11 @@ impl Core {
             Some(key) => mix(st.timer_seq ^ key),
             None => st.timer_seq,
         };
-        st.heap.push(Reverse(TimerKey { deadline, tie, slot: idx, gen }));
+        st.timers[idx as usize].tie = tie;
+        st.heap.push(TimerKey {
+            deadline,
+            timer: pack(idx, gen),
+        });
         (idx, gen)
     }
 
@@ -731,11 +734,6 @@ impl Core {
         let max_events = self.config.max_events;
         let wall = self.config.max_wall.map(|limit| (limit, WallClock::start()));
         loop {
-            if let Some((idx, gen)) = main {
-                if self.is_finished(idx, gen) {
-                    return Ok(());
-                }
-            }
             if !self.deferred.borrow().is_empty() {
                 let keys = std::mem::take(&mut *self.deferred.borrow_mut());
                 let mut st = self.state.borrow_mut();
@@ -746,6 +744,9 @@ impl Core {
             let next = self.state.borrow_mut().pop_ready();
             if let Some((idx, gen, fut)) = next {
                 self.poll_task(idx, gen, fut)?;
+                if main.is_some_and(|(i, g)| i == idx && g == gen) && self.is_finished(idx, gen) {
+                    return Ok(());
+                }
                 let mut st = self.state.borrow_mut();
                 st.polls_at_instant += 1;
                 st.polls += 1;
@@ -798,12 +799,14 @@ impl Core {
                 st.polls_at_instant = 0;
             }
             st.fire_due(deadline);
-            let mut fired = std::mem::take(&mut st.fired);
-            drop(st);
-            for waker in fired.drain(..) {
-                waker.wake();
+            if !st.fired.is_empty() {
+                let mut fired = std::mem::take(&mut st.fired);
+                drop(st);
+                for waker in fired.drain(..) {
+                    waker.wake();
+                }
+                self.state.borrow_mut().fired = fired;
             }
-            self.state.borrow_mut().fired = fired;
         }
     }
 
@@ -911,9 +914,10 @@ impl State {
     }
 
     fn next_deadline(&mut self) -> Option<u64> {
-        while let Some(Reverse(top)) = self.heap.peek() {
-            let slot = &self.timers[top.slot as usize];
-            if slot.gen == top.gen && slot.armed {
+        while let Some(top) = self.heap.peek() {
+            let (idx, gen) = unpack(top.timer);
+            let slot = &self.timers[idx as usize];
+            if slot.gen == gen && slot.armed {
                 return Some(top.deadline);
             }
             self.heap.pop();
@@ -921,16 +925,24 @@ impl State {
         None
     }
 
+    /// Fires the timers due at the heap's minimum, in tie order. The executor's own wakers are
+    /// queued here directly; any other waker is left in `fired` for the caller to wake.
     fn fire_due(&mut self, now: u64) {
-        while let Some(Reverse(top)) = self.heap.peek() {
-            if top.deadline > now {
-                break;
+        while self.heap.peek().is_some_and(|k| k.deadline <= now) {
+            let key = self.heap.pop().expect("peeked");
+            let (idx, gen) = unpack(key.timer);
+            let slot = &self.timers[idx as usize];
+            if slot.gen == gen && slot.armed {
+                self.due.push(key);
             }
-            let Reverse(key) = self.heap.pop().expect("peeked");
-            let slot = &mut self.timers[key.slot as usize];
-            if slot.gen != key.gen || !slot.armed {
-                continue;
-            }
+        }
+        if self.due.len() > 1 {
+            let timers = &self.timers;
+            self.due.sort_unstable_by_key(|k| timers[unpack(k.timer).0 as usize].tie);
+        }
+        let mut due = std::mem::take(&mut self.due);
+        for key in due.drain(..) {
+            let slot = &mut self.timers[unpack(key.timer).0 as usize];
             slot.armed = false;
             slot.fired = true;
             self.live_timers -= 1;
@@ -938,9 +950,14 @@ impl State {
                 self.tasks[slot.owner as usize].timers -= 1;
             }
             if let Some(w) = slot.waker.take() {
-                self.fired.push(w);
+                if std::ptr::eq(w.vtable(), &VTABLE) {
+                    self.wake(w.data() as usize as u64);
+                } else {
+                    self.fired.push(w);
+                }
             }
         }
+        self.due = due;
     }
 }
 

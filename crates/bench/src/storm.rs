@@ -1,0 +1,187 @@
+//! The ticker-storm workload, on vtsim and on tokio's paused clock.
+
+use std::fmt;
+use std::time::Duration;
+
+use vtsim_runtime::rand::Rng;
+use vtsim_runtime::{task, time, Scheduler, Sim};
+
+use crate::{Engine, StormArgs};
+
+/// One measured run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StormResult {
+    engine: Engine,
+    tasks: u64,
+    ticks: u64,
+    wall: Duration,
+}
+
+impl StormResult {
+    fn ticks_per_sec(&self) -> f64 {
+        self.ticks as f64 / self.wall.as_secs_f64()
+    }
+}
+
+impl fmt::Display for StormResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let engine = match self.engine {
+            Engine::Vtsim => "vtsim",
+            Engine::TokioPaused => "tokio-paused",
+        };
+        write!(
+            f,
+            "engine={engine} tasks={} ticks={} wall_ms={:.3} ticks_per_sec={:.0}",
+            self.tasks,
+            self.ticks,
+            self.wall.as_secs_f64() * 1e3,
+            self.ticks_per_sec()
+        )
+    }
+}
+
+/// The delay before the next tick: the period ± 25%, uniform in whole nanoseconds.
+#[inline]
+fn next_delay(rng: &mut Rng, period: u64) -> u64 {
+    let v = period / 4;
+    period - v + rng.below(2 * v)
+}
+
+#[allow(clippy::disallowed_methods)] // the benchmark's own stopwatch, outside the simulated world
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+pub(crate) fn run(engine: Engine, a: &StormArgs) -> StormResult {
+    let period = a.period_ms * 1_000_000;
+    let end = a.virtual_secs * 1_000_000_000;
+    let start = stopwatch();
+    let ticks = match engine {
+        Engine::Vtsim => vtsim_storm(a.seed, a.tasks, period, end),
+        Engine::TokioPaused => tokio_storm(a.seed, a.tasks, period, end),
+    };
+    StormResult {
+        engine,
+        tasks: a.tasks,
+        ticks,
+        wall: start.elapsed(),
+    }
+}
+
+fn vtsim_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
+    let mut sim = Sim::builder(seed).scheduler(Scheduler::Fifo).build();
+    sim.block_on(async move {
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| {
+                let mut rng = Rng::derive(seed, &format!("storm/{i}"));
+                task::spawn(async move {
+                    let mut ticks = 0u64;
+                    let mut next = 0u64;
+                    loop {
+                        next += next_delay(&mut rng, period);
+                        if next > end {
+                            return ticks;
+                        }
+                        time::sleep_until(time::Instant::from_nanos(next)).await;
+                        ticks += 1;
+                    }
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for h in handles {
+            total += h.await.expect("ticker task finished");
+        }
+        total
+    })
+    .expect("the storm runs to completion")
+}
+
+fn tokio_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async move {
+        let base = tokio::time::Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| {
+                let mut rng = Rng::derive(seed, &format!("storm/{i}"));
+                #[allow(clippy::disallowed_methods)] // the comparison engine is plain tokio on purpose
+                tokio::spawn(async move {
+                    let mut ticks = 0u64;
+                    let mut next = 0u64;
+                    loop {
+                        next += next_delay(&mut rng, period);
+                        if next > end {
+                            return ticks;
+                        }
+                        #[allow(clippy::disallowed_methods)]
+                        tokio::time::sleep_until(base + Duration::from_nanos(next)).await;
+                        ticks += 1;
+                    }
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for h in handles {
+            total += h.await.expect("ticker task finished");
+        }
+        total
+    })
+}
+
+pub(crate) fn compare(a: &StormArgs, rounds: u32) {
+    let mut best = [None::<StormResult>, None];
+    for round in 0..rounds.max(1) {
+        for (i, engine) in [Engine::Vtsim, Engine::TokioPaused].into_iter().enumerate() {
+            let r = run(engine, a);
+            println!("round={round} {r}");
+            if best[i].is_none_or(|b| r.wall < b.wall) {
+                best[i] = Some(r);
+            }
+        }
+    }
+    let (v, t) = (best[0].expect("ran"), best[1].expect("ran"));
+    println!(
+        "speedup vtsim/tokio-paused = {:.2}x (tasks={} virtual_secs={} period_ms={}, best of {rounds})",
+        v.ticks_per_sec() / t.ticks_per_sec(),
+        a.tasks,
+        a.virtual_secs,
+        a.period_ms
+    );
+}
+
+pub(crate) fn memory(tasks: u64) {
+    let before = peak_rss_kib();
+    let mut sim = Sim::new(1);
+    sim.block_on(async move {
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| task::spawn(async { time::sleep(Duration::from_secs(60)).await }))
+            .collect();
+        time::sleep(Duration::from_secs(1)).await;
+        let after = peak_rss_kib();
+        println!(
+            "tasks={tasks} peak_rss_kib={after} delta_kib={} bytes_per_task={:.0}",
+            after.saturating_sub(before),
+            (after.saturating_sub(before) * 1024) as f64 / tasks as f64
+        );
+        for h in handles {
+            h.abort();
+        }
+    })
+    .expect("memory run");
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
