@@ -36,17 +36,18 @@ const DOUBLE_STOP_PANIC: &str =
 ///
 /// The channel holds one tick. When it is full, a firing tick is dropped (counted by
 /// [`RandTicker::dropped`] and traced as `ticker.dropped`) and the tick in the buffer grows
-/// stale. A slow consumer sees one stale tick at once, then waits a whole delay again:
+/// stale. A slow consumer sees one stale tick at once, then waits for the next fire:
 ///
 /// ```text
-///  d = 1s, v = 0 (fixes.ticker_zero_variance)
+///  d = 1s, v = 0 (fixes.ticker_zero_variance); the consumer is busy from 1s to 4.5s
 ///
-///  fires:     1s        2s        3s        4s        5s
-///             |---------|---------|---------|----|----|---->
-///  buffer:    [1s]  ->  [2s]      [2s]      [2s]      [5s]
-///                                 3s dropped 4s dropped
-///  consumer:  recv=1s   busy until 4.5s ........ recv=2s (stale, at 4.5s)
-///                                                     recv=5s (waits)
+///  time:     1s        2s        3s        4s   4.5s 5s
+///            |---------|---------|---------|----|----|---->
+///  fires:    t1        t2        t3        t4        t5
+///  buffer:   t1 (read) t2        t2        t2   (read) t5
+///                                t3 dropped t4 dropped
+///  recv():   t1 at 1s                           t2 at 4.5s (stale)
+///                                                    t5 at 5s (waited)
 /// ```
 ///
 /// When `v > d` a delay can be zero or less, and then the ticker fires again at once (spec 1.6).
@@ -327,7 +328,7 @@ impl TickerTask {
         let mut last_fire = self.start;
         loop {
             let delay = self.jitter.draw(&mut self.rng);
-            let deadline = last_fire + delay;
+            let deadline = last_fire.saturating_add(delay);
             if delay.is_zero() {
                 // Go's timer fires "immediately", but through the scheduler: let others run.
                 task::yield_now().await;
