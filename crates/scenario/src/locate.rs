@@ -10,10 +10,11 @@ use toml::Spanned;
 
 use crate::error::Diagnostics;
 
-/// Records `err` (a parse or deserialize error) in `out`, with the key path found in `doc`.
+/// Records `err` (a parse or deserialize error) in `out`, with the key path found in `doc`,
+/// or, for a syntax error outside what the parser recovered, read off the source lines.
 pub(crate) fn report_toml_error(
     out: &mut Diagnostics<'_>,
-    doc: Option<&Spanned<DeTable<'_>>>,
+    doc: &Spanned<DeTable<'_>>,
     err: &toml::de::Error,
 ) {
     let message = friendlier(err.message());
@@ -21,8 +22,74 @@ pub(crate) fn report_toml_error(
         out.push(0, None, message);
         return;
     };
-    let key = doc.and_then(|doc| innermost_key(doc, &span));
+    let key = innermost_key(doc, &span).or_else(|| key_from_lines(out.text(), span.start));
     out.push(span.start, key, message);
+}
+
+/// The dotted key of the `key = ...` line holding `offset`, under the table header above it.
+///
+/// A best effort for broken TOML (a duplicate key, a missing value): headers are read line by
+/// line, and `[[array]]` headers are counted to give indices such as `tablet[1].outage[0]`.
+fn key_from_lines(text: &str, offset: usize) -> Option<String> {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |nl| nl + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let (name, _) = line.split_once('=')?;
+    let name = clean_key(name)?;
+
+    // Array-of-tables seen so far (full path without index) and how many elements each has.
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    let mut table = String::new();
+    for header in text[..line_start].lines().map(str::trim) {
+        let (inner, is_array) = if let Some(inner) = header.strip_prefix("[[") {
+            (inner.split("]]").next()?, true)
+        } else if let Some(inner) = header.strip_prefix('[') {
+            (inner.split(']').next()?, false)
+        } else {
+            continue;
+        };
+        let segments: Vec<String> = inner.split('.').filter_map(clean_key).collect();
+        let mut path = String::new();
+        for (i, segment) in segments.iter().enumerate() {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(segment);
+            let last = i + 1 == segments.len();
+            if last && is_array {
+                match arrays.iter_mut().find(|(p, _)| *p == path) {
+                    Some((_, n)) => *n += 1,
+                    None => arrays.push((path.clone(), 1)),
+                }
+            }
+            if let Some((_, n)) = arrays.iter().find(|(p, _)| *p == path) {
+                path.push_str(&format!("[{}]", n - 1));
+            }
+        }
+        table = path;
+    }
+    Some(if table.is_empty() {
+        name
+    } else {
+        format!("{table}.{name}")
+    })
+}
+
+/// A key as written, without spaces and quotes; `None` when it cannot be a key.
+fn clean_key(raw: &str) -> Option<String> {
+    let key: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\'' | ' '))
+        .collect();
+    let plausible = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    plausible.then_some(key)
 }
 
 /// The dotted path of the smallest key or value whose span contains `target`.
@@ -119,6 +186,23 @@ mod tests {
             friendlier("invalid type: string \"x\", expected i64"),
             "invalid type: string \"x\", expected an integer"
         );
+    }
+
+    #[test]
+    fn keys_of_broken_lines_come_from_the_headers_above() {
+        let text = "a = 1\n[[tablet]]\nuid = 1\n[[tablet]]\n[[tablet.outage]]\nmode = \n";
+        let at = text.find("mode").unwrap();
+        assert_eq!(
+            key_from_lines(text, at).as_deref(),
+            Some("tablet[1].outage[0].mode")
+        );
+        let text = "[discover]\ninterval = \"5s\"\ninterval = \"1s\"\n";
+        let at = text.rfind("interval").unwrap();
+        assert_eq!(
+            key_from_lines(text, at).as_deref(),
+            Some("discover.interval")
+        );
+        assert_eq!(key_from_lines("x y z\n", 0), None);
     }
 
     #[test]

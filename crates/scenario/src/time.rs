@@ -14,27 +14,68 @@ pub(crate) const DURATION_FORMS: &str =
 /// Parses a humantime duration such as `250ms`, `1.5s`, `1h30m` or `0s`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
-    if trimmed.starts_with('-') {
-        return Err(format!(
-            "invalid duration \"{text}\": durations cannot be negative; {DURATION_FORMS}"
-        ));
-    }
-    let value = humantime::parse_duration(trimmed)
-        .map_err(|err| format!("invalid duration \"{text}\": {err}; {DURATION_FORMS}"))?;
-    if value > MAX_ANY_DURATION {
-        return Err(format!(
-            "duration \"{text}\" is too long; the largest accepted is 100y"
-        ));
-    }
-    Ok(value)
+    let problem = if trimmed.starts_with('-') {
+        "durations cannot be negative".to_owned()
+    } else {
+        match humantime::parse_duration(trimmed) {
+            Ok(value) if value > MAX_ANY_DURATION => {
+                return Err(format!(
+                    "duration \"{text}\" is too long; the largest accepted is 100y"
+                ))
+            }
+            Ok(value) => return Ok(value),
+            Err(err) => describe(trimmed, err),
+        }
+    };
+    Err(format!(
+        "invalid duration \"{text}\": {problem}; {DURATION_FORMS}"
+    ))
 }
 
-/// Formats a duration compactly, in a form [`parse_duration`] reads back: `1h30m`, `250ms`, `0s`.
+/// humantime's error in a scenario author's words (its own lists every unit spelling).
+fn describe(text: &str, err: humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    let char_at = |offset: usize| text[offset..].chars().next().unwrap_or(' ');
+    match err {
+        E::Empty => "it is empty".to_owned(),
+        E::InvalidCharacter(offset) => format!("unexpected character '{}'", char_at(offset)),
+        E::NumberExpected(offset) => format!("expected a number before '{}'", char_at(offset)),
+        E::UnknownUnit { unit, .. } if unit.is_empty() => "a number needs a unit".to_owned(),
+        E::UnknownUnit { unit, .. } => format!("unknown unit \"{unit}\""),
+        E::NumberOverflow => "the number is too large, or finer than 1ns".to_owned(),
+    }
+}
+
+/// Formats a duration compactly, in a form [`parse_duration`] reads back: `1h30m`, `250ms`,
+/// `1001d`, `0s` (days at most, never months or years).
 pub(crate) fn format_duration(d: Duration) -> String {
     if d.is_zero() {
         return "0s".to_owned();
     }
-    humantime::format_duration(d).to_string().replace(' ', "")
+    let secs = d.as_secs();
+    let mut out = String::new();
+    for (amount, unit) in [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ] {
+        if amount > 0 {
+            out.push_str(&format!("{amount}{unit}"));
+        }
+    }
+    let nanos = d.subsec_nanos();
+    if nanos > 0 {
+        let (amount, unit) = if nanos % 1_000_000 == 0 {
+            (nanos / 1_000_000, "ms")
+        } else if nanos % 1000 == 0 {
+            (nanos / 1000, "us")
+        } else {
+            (nanos, "ns")
+        };
+        out.push_str(&format!("{amount}{unit}"));
+    }
+    out
 }
 
 /// A duration drawn uniformly from `[lo, hi)` in whole nanoseconds, per seed; `lo == hi` is a
@@ -165,6 +206,25 @@ mod tests {
         }
         assert!(parse_duration("10").unwrap_err().contains("\"250ms\""));
         assert!(parse_duration("-5s").unwrap_err().contains("negative"));
+        assert!(parse_duration("5 parsecs")
+            .unwrap_err()
+            .contains("unknown unit \"parsecs\""));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+    }
+
+    #[test]
+    fn formatting_reads_back() {
+        for (d, text) in [
+            (Duration::from_secs(5400), "1h30m"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(1500), "1s500ms"),
+            (Duration::from_secs(1001 * 86_400), "1001d"),
+            (Duration::from_nanos(3), "3ns"),
+            (Duration::from_micros(2500), "2500us"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text), Ok(d));
+        }
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub(crate) fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, Scenar
     let (doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         for err in &syntax_errors {
-            report_toml_error(&mut out, Some(&doc), err);
+            report_toml_error(&mut out, &doc, err);
         }
         return Err(invalid(out));
     }
@@ -104,7 +104,7 @@ pub(crate) fn parse_scenario(text: &str, path: &Path) -> Result<Scenario, Scenar
     let raw: RawScenario = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(err) => {
-            report_toml_error(&mut out, Some(&doc), &err);
+            report_toml_error(&mut out, &doc, &err);
             return Err(invalid(out));
         }
     };
@@ -325,36 +325,32 @@ impl<'a, 't> Check<'a, 't> {
         until: Option<&Spanned<DurationText>>,
         prefix: &str,
     ) -> Option<Window> {
-        let from_key = key(prefix, "from");
-        let until_key = key(prefix, "until");
+        self.window_named(from, until, prefix, ["from", "until"])
+    }
+
+    /// A window whose two keys have other names, such as the workload's `start`/`stop`.
+    fn window_named(
+        &mut self,
+        from: Option<&Spanned<DurationText>>,
+        until: Option<&Spanned<DurationText>>,
+        prefix: &str,
+        [from_name, until_name]: [&str; 2],
+    ) -> Option<Window> {
+        let from_key = key(prefix, from_name);
+        let until_key = key(prefix, until_name);
+        // Check both ends before giving up, so each gets its own diagnostic.
         let start = match from {
-            Some(v) => self.instant(v, &from_key)?,
-            None => Duration::ZERO,
+            Some(v) => self.instant(v, &from_key),
+            None => Some(Duration::ZERO),
         };
         let end = match until {
-            Some(v) => {
-                let end = self.parse_duration(v, &until_key)?;
-                if let Some(run) = self.run {
-                    if end > run {
-                        self.error(
-                            v.span(),
-                            &until_key,
-                            format!(
-                                "{} is beyond the end of the run (duration = {}); allowed: at most duration",
-                                format_duration(end),
-                                format_duration(run)
-                            ),
-                        );
-                        return None;
-                    }
-                }
-                end
-            }
-            None => self.run?,
+            Some(v) => self.window_end(v, &until_key),
+            None => self.run,
         };
+        let (start, end) = (start?, end?);
         if end <= start {
-            // Point at `until` when written, else at `from` (which must then be written, since
-            // the defaults 0s..duration never clash).
+            // Point at the end when written, else at the start (the defaults 0s..duration
+            // never clash, so one of them is written).
             let (span, k) = match (until, from) {
                 (Some(v), _) => (v.span(), until_key),
                 (None, Some(v)) => (v.span(), from_key),
@@ -364,7 +360,7 @@ impl<'a, 't> Check<'a, 't> {
                 span,
                 &k,
                 format!(
-                    "until ({}) must be later than from ({}); a window is [from, until), from inclusive and until exclusive",
+                    "{until_name} ({}) must be later than {from_name} ({}); a window is [{from_name}, {until_name}), {from_name} inclusive and {until_name} exclusive",
                     format_duration(end),
                     format_duration(start)
                 ),
@@ -372,6 +368,26 @@ impl<'a, 't> Check<'a, 't> {
             return None;
         }
         Some(Window::new(start, end))
+    }
+
+    /// The exclusive end of a window: it may equal `duration` but not pass it.
+    fn window_end(&mut self, value: &Spanned<DurationText>, key: &str) -> Option<Duration> {
+        let end = self.parse_duration(value, key)?;
+        if let Some(run) = self.run {
+            if end > run {
+                self.error(
+                    value.span(),
+                    key,
+                    format!(
+                        "{} is beyond the end of the run (duration = {}); allowed: at most duration",
+                        format_duration(end),
+                        format_duration(run)
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(end)
     }
 
     /// Reports windows in one list that share an instant (their effect would be ambiguous).
@@ -1063,7 +1079,12 @@ impl<'a, 't> Check<'a, 't> {
             "workload.stream_duration",
             DEFAULT_STREAM_DURATION,
         );
-        if let Some(w) = self.window(raw.start.as_ref(), raw.stop.as_ref(), "workload") {
+        if let Some(w) = self.window_named(
+            raw.start.as_ref(),
+            raw.stop.as_ref(),
+            "workload",
+            ["start", "stop"],
+        ) {
             workload.start = w.from;
             workload.stop = w.until;
         }
@@ -1335,9 +1356,7 @@ impl<'a, 't> Check<'a, 't> {
                     Some("a [discover] or [shard_conn] section (the components that own tickers)")
                 }
                 "shardconn" | "query" if !has_shard_conn => Some("a [shard_conn] section"),
-                "maintenance" if scenario.maintenance.is_empty() && raw.maintenance.is_empty() => {
-                    Some("a [[maintenance]] episode")
-                }
+                "maintenance" if raw.maintenance.is_empty() => Some("a [[maintenance]] episode"),
                 _ => None,
             };
             if let Some(needs) = needs {

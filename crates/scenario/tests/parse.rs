@@ -146,14 +146,18 @@ fn issue_example_parses_to_the_expected_values() {
 
 #[test]
 fn issue_example_as_written_is_rejected() {
-    // With duration = "10m" the tablet outage from = "10m" starts at the end of the run.
+    // With duration = "10m" the tablet outage 10m..12m lies entirely after the run.
     let text = ISSUE_EXAMPLE.replace("duration = \"15m\"", "duration = \"10m\"");
     let err = Scenario::parse(&text, "issue.toml").unwrap_err();
-    assert_eq!(err.diagnostics().len(), 1, "{err}");
-    let message = err.to_string();
+    let lines: Vec<String> = err.to_string().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 2, "{err}");
     assert!(
-        message.starts_with("issue.toml:37:8: tablet[1].outage[0].from: 10m is not before"),
-        "{message}"
+        lines[0].starts_with("issue.toml:37:8: tablet[1].outage[0].from: 10m is not before"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("issue.toml:38:9: tablet[1].outage[0].until: 12m is beyond"),
+        "{err}"
     );
 }
 
