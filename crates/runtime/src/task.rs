@@ -113,8 +113,7 @@ impl<T> Drop for CompleteOnDrop<T> {
     }
 }
 
-/// Awaits a spawned task's output.
-#[must_use = "dropping a JoinHandle detaches the task; await it or call abort()"]
+/// Awaits a spawned task's output. Dropping it detaches the task, which runs on.
 pub struct JoinHandle<T> {
     inner: Inner<T>,
 }
