@@ -136,13 +136,23 @@ pub(crate) struct RawDiscover {
     pub(crate) host: Option<Spanned<String>>,
 }
 
-/// A `from`/`until` window plus a mode, shared by every outage table.
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an outage table with from, until and mode"
+    expecting = "an [[orchestrator.outage]] table with from, until and mode"
 )]
-pub(crate) struct RawOutage {
+pub(crate) struct RawOrchestratorOutage {
+    pub(crate) from: Option<Spanned<DurationText>>,
+    pub(crate) until: Option<Spanned<DurationText>>,
+    pub(crate) mode: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a [[tablet.outage]] table with from, until, mode and extra_latency"
+)]
+pub(crate) struct RawTabletOutage {
     pub(crate) from: Option<Spanned<DurationText>>,
     pub(crate) until: Option<Spanned<DurationText>>,
     pub(crate) mode: Option<Spanned<String>>,
@@ -154,7 +164,7 @@ pub(crate) struct RawOutage {
 pub(crate) struct RawOrchestrator {
     pub(crate) latency: Option<Spanned<RangeText>>,
     #[serde(default)]
-    pub(crate) outage: Vec<Spanned<RawOutage>>,
+    pub(crate) outage: Vec<Spanned<RawOrchestratorOutage>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +216,7 @@ pub(crate) struct RawTablet {
     pub(crate) dial_latency: Option<Spanned<RangeText>>,
     pub(crate) query_latency: Option<Spanned<RangeText>>,
     #[serde(default)]
-    pub(crate) outage: Vec<Spanned<RawOutage>>,
+    pub(crate) outage: Vec<Spanned<RawTabletOutage>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -681,13 +681,6 @@ impl<'a, 't> Check<'a, 't> {
                     OrchestratorOutageMode::Hang
                 }
             };
-            if let Some(extra) = &o.extra_latency {
-                self.error(
-                    extra.span(),
-                    &key(&prefix, "extra_latency"),
-                    "only tablet outages with mode = \"slow\" take extra_latency; allowed keys here: from, until, mode",
-                );
-            }
             if let Some(window) = window {
                 windows.push((window, outage.span()));
                 config.outages.push(OrchestratorOutage { window, mode });
@@ -771,7 +764,11 @@ impl<'a, 't> Check<'a, 't> {
         tablets
     }
 
-    fn tablet_outage(&mut self, outage: &Spanned<RawOutage>, prefix: &str) -> Option<TabletOutage> {
+    fn tablet_outage(
+        &mut self,
+        outage: &Spanned<RawTabletOutage>,
+        prefix: &str,
+    ) -> Option<TabletOutage> {
         let o = outage.get_ref();
         let window = self.window(o.from.as_ref(), o.until.as_ref(), prefix);
         let mode_key = key(prefix, "mode");
