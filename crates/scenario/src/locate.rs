@@ -159,6 +159,8 @@ fn friendlier(message: &str) -> String {
         ("expected f64", "expected a number"),
         ("expected a sequence", "expected an array"),
         ("expected a map", "expected a table"),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: sequence", "invalid type: array"),
         (
             "expected struct Fixes",
             "expected a [fixes] table of booleans",
