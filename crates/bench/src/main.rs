@@ -12,7 +12,10 @@ mod storm;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "vtsim-bench", about = "vtsim benchmarks, measured side by side")]
+#[command(
+    name = "vtsim-bench",
+    about = "vtsim benchmarks, measured side by side"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -104,11 +104,13 @@ fn tokio_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async move {
+        #[allow(clippy::disallowed_methods)] // tokio's paused clock, the comparison engine
         let base = tokio::time::Instant::now();
         let handles: Vec<_> = (0..tasks)
             .map(|i| {
                 let mut rng = Rng::derive(seed, &format!("storm/{i}"));
-                #[allow(clippy::disallowed_methods)] // the comparison engine is plain tokio on purpose
+                #[allow(clippy::disallowed_methods)]
+                // the comparison engine is plain tokio on purpose
                 tokio::spawn(async move {
                     let mut ticks = 0u64;
                     let mut next = 0u64;

@@ -41,8 +41,13 @@ impl FromStr for Scheduler {
         match s {
             "fifo" => Ok(Scheduler::Fifo),
             "random" => Ok(Scheduler::Random),
-            "pct" => Ok(Scheduler::Pct { depth: 3, steps: 100_000 }),
-            other => Err(format!("unknown scheduler {other:?}; allowed: fifo, random, pct")),
+            "pct" => Ok(Scheduler::Pct {
+                depth: 3,
+                steps: 100_000,
+            }),
+            other => Err(format!(
+                "unknown scheduler {other:?}; allowed: fifo, random, pct"
+            )),
         }
     }
 }
@@ -74,7 +79,9 @@ impl FromStr for TimerOrder {
         match s {
             "fifo" => Ok(TimerOrder::Fifo),
             "random" => Ok(TimerOrder::Random),
-            other => Err(format!("unknown timer order {other:?}; allowed: fifo, random")),
+            other => Err(format!(
+                "unknown timer order {other:?}; allowed: fifo, random"
+            )),
         }
     }
 }
@@ -135,7 +142,9 @@ impl Config {
             c.timer_slop = parse_duration(&v).map_err(|e| format!("VTSIM_TIMER_SLOP: {e}"))?;
         }
         if let Some(v) = var("VTSIM_MAX_POLLS") {
-            c.max_polls_per_instant = v.parse().map_err(|e| format!("VTSIM_MAX_POLLS: {v:?}: {e}"))?;
+            c.max_polls_per_instant = v
+                .parse()
+                .map_err(|e| format!("VTSIM_MAX_POLLS: {v:?}: {e}"))?;
         }
         if let Some(v) = var("VTSIM_TIME_LIMIT") {
             c.time_limit = if v == "none" {
@@ -145,7 +154,10 @@ impl Config {
             };
         }
         if let Some(v) = var("VTSIM_MAX_EVENTS") {
-            c.max_events = Some(v.parse().map_err(|e| format!("VTSIM_MAX_EVENTS: {v:?}: {e}"))?);
+            c.max_events = Some(
+                v.parse()
+                    .map_err(|e| format!("VTSIM_MAX_EVENTS: {v:?}: {e}"))?,
+            );
         }
         if let Some(v) = var("VTSIM_MAX_WALL") {
             c.max_wall = Some(parse_duration(&v).map_err(|e| format!("VTSIM_MAX_WALL: {e}"))?);
@@ -158,9 +170,13 @@ impl Config {
 /// number is nanoseconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration; write e.g. 5ms, 1.5s or 2m"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 5ms, 1.5s or 2m"))?;
     let scale = match unit {
         "" | "ns" => 1.0,
         "us" | "µs" => 1e3,
@@ -169,7 +185,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => 60e9,
         "h" => 3600e9,
         "d" => 86_400e9,
-        other => return Err(format!("unknown unit {other:?} in {s:?}; allowed: ns, us, ms, s, m, h, d")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}; allowed: ns, us, ms, s, m, h, d"
+            ))
+        }
     };
     let nanos = value * scale;
     if !(0.0..=u64::MAX as f64).contains(&nanos) {

@@ -121,7 +121,10 @@ impl Sim {
             vec![
                 ("seed", Value::U64(seed)),
                 ("scheduler", Value::Str(core.config.scheduler.to_string())),
-                ("timer_order", Value::Str(core.config.timer_order.to_string())),
+                (
+                    "timer_order",
+                    Value::Str(core.config.timer_order.to_string()),
+                ),
                 ("timer_slop_ns", Value::U64(nanos(core.config.timer_slop))),
             ],
         ));
@@ -211,8 +214,18 @@ impl Sim {
             live_tasks: st.alive,
             stuck: Vec::new(),
         };
-        for slot in st.tasks.iter().filter(|s| s.alive && s.fut.is_some()) {
-            if slot.timers == 0 && !slot.queued {
+        // A task waits on a timer when an armed timer was last polled by it.
+        let mut on_timer = vec![false; st.tasks.len()];
+        for t in st.timers.iter().filter(|t| t.armed && t.owner != NO_TASK) {
+            on_timer[t.owner as usize] = true;
+        }
+        for (i, slot) in st
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.alive && s.fut.is_some())
+        {
+            if !on_timer[i] && !slot.queued {
                 report.stuck.push(StuckTask {
                     task: slot.info(),
                     since: Duration::from_nanos(slot.waiting_since),
@@ -362,15 +375,29 @@ impl SimError {
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SimError::Panic { seed, task, message, location, time } => {
+            SimError::Panic {
+                seed,
+                task,
+                message,
+                location,
+                time,
+            } => {
                 write!(f, "{task} panicked at {}", trace::fmt_time(*time))?;
                 if let Some(loc) = location {
                     write!(f, " ({loc})")?;
                 }
                 write!(f, ": {message} [seed {seed}]")
             }
-            SimError::Deadlock { seed, time, blocked } => {
-                write!(f, "deadlock at {}: no task is ready and no timer is pending; blocked: ", trace::fmt_time(*time))?;
+            SimError::Deadlock {
+                seed,
+                time,
+                blocked,
+            } => {
+                write!(
+                    f,
+                    "deadlock at {}: no task is ready and no timer is pending; blocked: ",
+                    trace::fmt_time(*time)
+                )?;
                 for (i, t) in blocked.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
@@ -385,7 +412,11 @@ impl fmt::Display for SimError {
                 trace::fmt_time(*time)
             ),
             SimError::TimeLimit { seed, limit } => {
-                write!(f, "virtual time limit of {} reached [seed {seed}]", trace::fmt_time(*limit))
+                write!(
+                    f,
+                    "virtual time limit of {} reached [seed {seed}]",
+                    trace::fmt_time(*limit)
+                )
             }
             SimError::EventLimit { seed, time, limit } => write!(
                 f,
@@ -447,8 +478,6 @@ struct TaskSlot {
     alive: bool,
     queued: bool,
     aborted: bool,
-    /// Timers armed by this task.
-    timers: u32,
     id: u64,
     name: Option<Arc<str>>,
     waiting_since: u64,
@@ -496,7 +525,9 @@ impl Core {
             Scheduler::Random => Ready::Random(Vec::new(), Rng::derive(seed, "vtsim/scheduler")),
             Scheduler::Pct { depth, steps } => {
                 let mut rng = Rng::derive(seed, "vtsim/scheduler");
-                let mut change_points: Vec<u64> = (0..depth.saturating_sub(1)).map(|_| rng.below(steps.max(1))).collect();
+                let mut change_points: Vec<u64> = (0..depth.saturating_sub(1))
+                    .map(|_| rng.below(steps.max(1)))
+                    .collect();
                 change_points.sort_unstable_by(|a, b| b.cmp(a));
                 pct_rng = Some(rng);
                 Ready::Pct {
@@ -510,7 +541,12 @@ impl Core {
             TimerOrder::Fifo => None,
             TimerOrder::Random => Some(Rng::derive(seed, "vtsim/timer-order").next_u64()),
         };
-        let slop = (!config.timer_slop.is_zero()).then(|| (nanos(config.timer_slop), Rng::derive(seed, "vtsim/timer-slop")));
+        let slop = (!config.timer_slop.is_zero()).then(|| {
+            (
+                nanos(config.timer_slop),
+                Rng::derive(seed, "vtsim/timer-slop"),
+            )
+        });
         Core {
             seed,
             config,
@@ -553,7 +589,9 @@ impl Core {
         let id = st.next_id;
         st.next_id += 1;
         let priority = match (&st.ready, &mut st.pct_rng) {
-            (Ready::Pct { change_points, .. }, Some(rng)) => change_points.len() as u64 + 1 + rng.below(1 << 32),
+            (Ready::Pct { change_points, .. }, Some(rng)) => {
+                change_points.len() as u64 + 1 + rng.below(1 << 32)
+            }
             _ => 0,
         };
         let idx = match st.free.pop() {
@@ -564,7 +602,6 @@ impl Core {
                     alive: false,
                     queued: false,
                     aborted: false,
-                    timers: 0,
                     id: 0,
                     name: None,
                     waiting_since: 0,
@@ -579,7 +616,6 @@ impl Core {
         slot.alive = true;
         slot.queued = true;
         slot.aborted = false;
-        slot.timers = 0;
         slot.id = id;
         slot.name = name;
         slot.waiting_since = now;
@@ -656,9 +692,6 @@ impl Core {
         slot.owner = owner;
         slot.waker = Some(waker.clone());
         let gen = slot.gen;
-        if owner != NO_TASK {
-            st.tasks[owner as usize].timers += 1;
-        }
         st.live_timers += 1;
         st.timer_seq += 1;
         let tie = match st.tie_key {
@@ -690,23 +723,16 @@ impl Core {
         if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             slot.waker = Some(waker.clone());
         }
-        let owner = self.current.get().unwrap_or(NO_TASK);
-        if owner != slot.owner {
-            if slot.owner != NO_TASK {
-                st.tasks[slot.owner as usize].timers -= 1;
-            }
-            if owner != NO_TASK {
-                st.tasks[owner as usize].timers += 1;
-            }
-            slot.owner = owner;
-        }
+        slot.owner = self.current.get().unwrap_or(NO_TASK);
         false
     }
 
     /// Disarms and frees a timer (a `Sleep` dropped or reset before it fired).
     pub(crate) fn cancel_timer(&self, idx: u32, gen: u32) {
         let waker = {
-            let Ok(mut st) = self.state.try_borrow_mut() else { return };
+            let Ok(mut st) = self.state.try_borrow_mut() else {
+                return;
+            };
             let st = &mut *st;
             let slot = &mut st.timers[idx as usize];
             if slot.gen != gen {
@@ -715,9 +741,6 @@ impl Core {
             if slot.armed {
                 slot.armed = false;
                 st.live_timers -= 1;
-                if slot.owner != NO_TASK {
-                    st.tasks[slot.owner as usize].timers -= 1;
-                }
             }
             slot.fired = false;
             slot.gen = slot.gen.wrapping_add(1);
@@ -732,7 +755,10 @@ impl Core {
     fn run(&self, main: Option<(u32, u32)>, end: Option<u64>) -> Result<(), SimError> {
         let limit = self.config.time_limit.map(nanos);
         let max_events = self.config.max_events;
-        let wall = self.config.max_wall.map(|limit| (limit, WallClock::start()));
+        let wall = self
+            .config
+            .max_wall
+            .map(|limit| (limit, WallClock::start()));
         loop {
             if !self.deferred.borrow().is_empty() {
                 let keys = std::mem::take(&mut *self.deferred.borrow_mut());
@@ -772,7 +798,12 @@ impl Core {
                     }
                     return Ok(());
                 }
-                let mut blocked: Vec<TaskInfo> = st.tasks.iter().filter(|s| s.alive).map(TaskSlot::info).collect();
+                let mut blocked: Vec<TaskInfo> = st
+                    .tasks
+                    .iter()
+                    .filter(|s| s.alive)
+                    .map(TaskSlot::info)
+                    .collect();
                 blocked.sort_by_key(|t| t.id);
                 return Err(SimError::Deadlock {
                     seed: self.seed,
@@ -810,11 +841,19 @@ impl Core {
         }
     }
 
-    fn check_limits(&self, max_events: Option<usize>, wall: Option<&(Duration, WallClock)>) -> Result<(), SimError> {
+    fn check_limits(
+        &self,
+        max_events: Option<usize>,
+        wall: Option<&(Duration, WallClock)>,
+    ) -> Result<(), SimError> {
         let time = Duration::from_nanos(self.now.get());
         if let Some(limit) = max_events {
             if self.trace.borrow().len() > limit {
-                return Err(SimError::EventLimit { seed: self.seed, time, limit });
+                return Err(SimError::EventLimit {
+                    seed: self.seed,
+                    time,
+                    limit,
+                });
             }
         }
         if let Some((limit, clock)) = wall {
@@ -876,7 +915,9 @@ impl Core {
 impl State {
     fn wake(&mut self, key: u64) {
         let (idx, gen) = unpack(key);
-        let Some(slot) = self.tasks.get_mut(idx as usize) else { return };
+        let Some(slot) = self.tasks.get_mut(idx as usize) else {
+            return;
+        };
         if slot.gen == gen && slot.alive && !slot.queued {
             slot.queued = true;
             self.ready.push(key);
@@ -938,7 +979,8 @@ impl State {
         }
         if self.due.len() > 1 {
             let timers = &self.timers;
-            self.due.sort_unstable_by_key(|k| timers[unpack(k.timer).0 as usize].tie);
+            self.due
+                .sort_unstable_by_key(|k| timers[unpack(k.timer).0 as usize].tie);
         }
         let mut due = std::mem::take(&mut self.due);
         for key in due.drain(..) {
@@ -946,9 +988,6 @@ impl State {
             slot.armed = false;
             slot.fired = true;
             self.live_timers -= 1;
-            if slot.owner != NO_TASK {
-                self.tasks[slot.owner as usize].timers -= 1;
-            }
             if let Some(w) = slot.waker.take() {
                 if std::ptr::eq(w.vtable(), &VTABLE) {
                     self.wake(w.data() as usize as u64);
@@ -1025,7 +1064,8 @@ fn task_waker(idx: u32, gen: u32) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
 }
 
-static VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake, waker_drop);
+static VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake, waker_drop);
 
 fn waker_clone(data: *const ()) -> RawWaker {
     RawWaker::new(data, &VTABLE)

@@ -108,7 +108,11 @@ impl<T> Drop for CompleteOnDrop<T> {
     fn drop(&mut self) {
         let panicked = context::with_core(|c| c.dropping_panicked.get()).unwrap_or(false);
         self.complete(Err(JoinError {
-            kind: if panicked { JoinErrorKind::Panic } else { JoinErrorKind::Cancelled },
+            kind: if panicked {
+                JoinErrorKind::Panic
+            } else {
+                JoinErrorKind::Cancelled
+            },
         }));
     }
 }
@@ -130,8 +134,15 @@ enum Inner<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            Inner::Sim { idx, gen, .. } => f.debug_struct("JoinHandle").field("slot", idx).field("gen", gen).finish(),
-            Inner::Tokio(h) => f.debug_struct("JoinHandle").field("tokio_id", &h.id()).finish(),
+            Inner::Sim { idx, gen, .. } => f
+                .debug_struct("JoinHandle")
+                .field("slot", idx)
+                .field("gen", gen)
+                .finish(),
+            Inner::Tokio(h) => f
+                .debug_struct("JoinHandle")
+                .field("tokio_id", &h.id())
+                .finish(),
         }
     }
 }
@@ -150,7 +161,11 @@ impl<T> JoinHandle<T> {
     /// True once the task has finished, however it finished.
     pub fn is_finished(&self) -> bool {
         match &self.inner {
-            Inner::Sim { shared, .. } => shared.lock().unwrap_or_else(|e| e.into_inner()).result.is_some(),
+            Inner::Sim { shared, .. } => shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .result
+                .is_some(),
             Inner::Tokio(h) => h.is_finished(),
         }
     }
@@ -173,7 +188,11 @@ impl<T> Future for JoinHandle<T> {
             }
             Inner::Tokio(h) => Pin::new(h).poll(cx).map(|r| {
                 r.map_err(|e| JoinError {
-                    kind: if e.is_panic() { JoinErrorKind::Panic } else { JoinErrorKind::Cancelled },
+                    kind: if e.is_panic() {
+                        JoinErrorKind::Panic
+                    } else {
+                        JoinErrorKind::Cancelled
+                    },
                 })
             }),
         }

@@ -73,11 +73,15 @@ pub(crate) fn parse_seed(s: &str) -> Option<u64> {
     }
 }
 
+/// One seed's run of a test body.
+pub type TestBody = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+
 /// Runs a test body under each seed; panics with the seed and a replay command on failure.
-pub fn run_test(info: TestInfo, body: fn() -> Pin<Box<dyn Future<Output = Result<(), String>>>>) {
+pub fn run_test(info: TestInfo, body: fn() -> TestBody) {
     let config = Config::from_env().unwrap_or_else(|e| panic!("vtsim: {e}"));
     let seeds: Vec<u64> = match std::env::var("VTSIM_SEED") {
-        Ok(s) => vec![parse_seed(&s).unwrap_or_else(|| panic!("vtsim: VTSIM_SEED={s:?} is not a decimal or 0x hex seed"))],
+        Ok(s) => vec![parse_seed(&s)
+            .unwrap_or_else(|| panic!("vtsim: VTSIM_SEED={s:?} is not a decimal or 0x hex seed"))],
         Err(_) => {
             let n = match std::env::var("VTSIM_SEEDS") {
                 Ok(s) => s

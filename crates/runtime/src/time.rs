@@ -81,12 +81,18 @@ impl Instant {
 
     /// `self + d`, or `None` on overflow.
     pub fn checked_add(self, d: Duration) -> Option<Instant> {
-        u64::try_from(d.as_nanos()).ok().and_then(|d| self.0.checked_add(d)).map(Instant)
+        u64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|d| self.0.checked_add(d))
+            .map(Instant)
     }
 
     /// `self - d`, or `None` before the epoch.
     pub fn checked_sub(self, d: Duration) -> Option<Instant> {
-        u64::try_from(d.as_nanos()).ok().and_then(|d| self.0.checked_sub(d)).map(Instant)
+        u64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|d| self.0.checked_sub(d))
+            .map(Instant)
     }
 
     /// `self + d`, saturating at the far future.
@@ -98,7 +104,8 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        self.checked_add(d).expect("overflow when adding a duration to an instant")
+        self.checked_add(d)
+            .expect("overflow when adding a duration to an instant")
     }
 }
 
@@ -111,7 +118,8 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        self.checked_sub(d).expect("overflow when subtracting a duration from an instant")
+        self.checked_sub(d)
+            .expect("overflow when subtracting a duration from an instant")
     }
 }
 
@@ -130,7 +138,12 @@ impl Sub<Instant> for Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 
@@ -155,7 +168,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         }
     } else {
         #[allow(clippy::disallowed_methods)] // production fallback: outside any simulation
-        let sleep = tokio::time::sleep_until(to_tokio(deadline));
+        let sleep = Box::pin(tokio::time::sleep_until(to_tokio(deadline)));
         Sleep {
             inner: SleepInner::Tokio { deadline, sleep },
         }
@@ -178,7 +191,8 @@ pin_project! {
     enum SleepInner {
         // A virtual timer: its slot and generation once armed.
         Sim { deadline: Instant, timer: Option<(u32, u32)> },
-        Tokio { deadline: Instant, #[pin] sleep: tokio::time::Sleep },
+        // Boxed: a real timer is large, and a simulated one should not pay for it.
+        Tokio { deadline: Instant, sleep: Pin<Box<tokio::time::Sleep>> },
     }
 
     impl PinnedDrop for SleepInner {
@@ -215,7 +229,7 @@ impl Sleep {
             }
             SleepProj::Tokio { deadline, sleep } => {
                 *deadline = new;
-                sleep.reset(to_tokio(new));
+                sleep.as_mut().reset(to_tokio(new));
             }
         }
     }
@@ -244,7 +258,7 @@ impl Future for Sleep {
                     Poll::Pending
                 }
             }
-            SleepProj::Tokio { sleep, .. } => sleep.poll(cx),
+            SleepProj::Tokio { sleep, .. } => sleep.as_mut().poll(cx),
         }
     }
 }
@@ -390,7 +404,8 @@ impl Interval {
         let now = Instant::now();
         // No 5ms grace as in tokio: the virtual clock is exact, so "late" means late.
         let next = if now > timeout {
-            self.missed_tick_behavior.next_timeout(timeout, now, self.period)
+            self.missed_tick_behavior
+                .next_timeout(timeout, now, self.period)
         } else {
             timeout.saturating_add(self.period)
         };

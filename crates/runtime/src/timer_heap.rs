@@ -90,7 +90,10 @@ mod tests {
         for t in 0..5000u64 {
             x = crate::rand::mix(x);
             let d = x % 1_000_000;
-            h.push(TimerKey { deadline: d, timer: t });
+            h.push(TimerKey {
+                deadline: d,
+                timer: t,
+            });
             expect.push(d);
             if t % 3 == 0 {
                 let k = h.pop().unwrap();

@@ -198,8 +198,16 @@ pub struct Divergence {
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "traces differ at event {}:", self.index)?;
-        writeln!(f, "  first run:  {}", self.left.as_deref().unwrap_or("<trace ended>"))?;
-        write!(f, "  second run: {}", self.right.as_deref().unwrap_or("<trace ended>"))
+        writeln!(
+            f,
+            "  first run:  {}",
+            self.left.as_deref().unwrap_or("<trace ended>")
+        )?;
+        write!(
+            f,
+            "  second run: {}",
+            self.right.as_deref().unwrap_or("<trace ended>")
+        )
     }
 }
 
@@ -262,7 +270,11 @@ impl Trace {
         (0..n).find_map(|i| {
             let l = self.events.get(i).map(ToString::to_string);
             let r = other.events.get(i).map(ToString::to_string);
-            (l != r).then_some(Divergence { index: i, left: l, right: r })
+            (l != r).then_some(Divergence {
+                index: i,
+                left: l,
+                right: r,
+            })
         })
     }
 
@@ -401,7 +413,9 @@ pub(crate) fn install_panic_hook() {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if context::in_simulation() {
-                let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let loc = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
                 LAST_PANIC_LOCATION.with(|p| p.set(loc));
             } else {
                 prev(info);

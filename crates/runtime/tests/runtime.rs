@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vtsim_runtime::time::{self, Instant, MissedTickBehavior};
-use vtsim_runtime::{check_determinism, rand, task, Config, Determinism, Scheduler, Sim, SimError, TimerOrder};
+use vtsim_runtime::{
+    check_determinism, rand, task, Config, Determinism, Scheduler, Sim, SimError, TimerOrder,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -142,7 +144,10 @@ fn interval_ticks_on_its_period() {
 // --- timers at the same instant, scheduling, slop
 
 fn same_instant_order(seed: u64, order: TimerOrder) -> Vec<u32> {
-    let mut sim = Sim::builder(seed).scheduler(Scheduler::Fifo).timer_order(order).build();
+    let mut sim = Sim::builder(seed)
+        .scheduler(Scheduler::Fifo)
+        .timer_order(order)
+        .build();
     sim.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for i in 0..8u32 {
@@ -164,20 +169,40 @@ fn same_instant_order(seed: u64, order: TimerOrder) -> Vec<u32> {
 
 #[test]
 fn timers_due_together_fire_fifo_or_in_seeded_order() {
-    assert_eq!(same_instant_order(1, TimerOrder::Fifo), (0..8).collect::<Vec<_>>());
-    assert_eq!(same_instant_order(2, TimerOrder::Fifo), (0..8).collect::<Vec<_>>());
+    assert_eq!(
+        same_instant_order(1, TimerOrder::Fifo),
+        (0..8).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        same_instant_order(2, TimerOrder::Fifo),
+        (0..8).collect::<Vec<_>>()
+    );
     let a = same_instant_order(1, TimerOrder::Random);
-    assert_eq!(a, same_instant_order(1, TimerOrder::Random), "the same seed gives the same order");
-    let orders: std::collections::BTreeSet<Vec<u32>> = (0..8).map(|s| same_instant_order(s, TimerOrder::Random)).collect();
+    assert_eq!(
+        a,
+        same_instant_order(1, TimerOrder::Random),
+        "the same seed gives the same order"
+    );
+    let orders: std::collections::BTreeSet<Vec<u32>> = (0..8)
+        .map(|s| same_instant_order(s, TimerOrder::Random))
+        .collect();
     assert!(orders.len() > 1, "different seeds give different orders");
 }
 
 #[test]
 fn the_policies_show_in_the_trace() {
-    let sim = Sim::builder(9).scheduler(Scheduler::Fifo).timer_order(TimerOrder::Random).build();
+    let sim = Sim::builder(9)
+        .scheduler(Scheduler::Fifo)
+        .timer_order(TimerOrder::Random)
+        .build();
     let first = sim.trace().events()[0].to_string();
     assert!(first.contains("sim.start"), "{first}");
-    assert!(first.contains("seed=9") && first.contains("scheduler=\"fifo\"") && first.contains("timer_order=\"random\""), "{first}");
+    assert!(
+        first.contains("seed=9")
+            && first.contains("scheduler=\"fifo\"")
+            && first.contains("timer_order=\"random\""),
+        "{first}"
+    );
 }
 
 fn ready_order(seed: u64, scheduler: Scheduler) -> Vec<u32> {
@@ -206,15 +231,28 @@ fn ready_order(seed: u64, scheduler: Scheduler) -> Vec<u32> {
 
 #[test]
 fn fifo_runs_ready_tasks_in_order() {
-    assert_eq!(ready_order(1, Scheduler::Fifo), vec![0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        ready_order(1, Scheduler::Fifo),
+        vec![0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]
+    );
 }
 
 #[test]
 fn random_and_pct_schedulers_are_seeded() {
-    for sched in [Scheduler::Random, Scheduler::Pct { depth: 3, steps: 20 }] {
+    for sched in [
+        Scheduler::Random,
+        Scheduler::Pct {
+            depth: 3,
+            steps: 20,
+        },
+    ] {
         assert_eq!(ready_order(4, sched), ready_order(4, sched));
-        let orders: std::collections::BTreeSet<Vec<u32>> = (0..10).map(|s| ready_order(s, sched)).collect();
-        assert!(orders.len() > 1, "{sched}: seeds should give different interleavings");
+        let orders: std::collections::BTreeSet<Vec<u32>> =
+            (0..10).map(|s| ready_order(s, sched)).collect();
+        assert!(
+            orders.len() > 1,
+            "{sched}: seeds should give different interleavings"
+        );
     }
 }
 
@@ -234,7 +272,15 @@ fn timer_slop_fires_late_within_its_bound() {
     }
     assert!(lates.len() > 10, "slop is drawn per seed: {lates:?}");
     let mut exact = Sim::new(1);
-    assert_eq!(exact.block_on(async { time::sleep(secs(1)).await; time::now().since_start() }).unwrap(), secs(1));
+    assert_eq!(
+        exact
+            .block_on(async {
+                time::sleep(secs(1)).await;
+                time::now().since_start()
+            })
+            .unwrap(),
+        secs(1)
+    );
 }
 
 // --- tasks
@@ -349,7 +395,12 @@ fn a_deadlock_names_the_blocked_tasks() {
     let text = err.to_string();
     assert!(matches!(err, SimError::Deadlock { .. }), "{text}");
     assert!(err.is_liveness());
-    assert!(text.contains("`main`") && text.contains("`consolidator-waiter`") && text.contains("seed 11"), "{text}");
+    assert!(
+        text.contains("`main`")
+            && text.contains("`consolidator-waiter`")
+            && text.contains("seed 11"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -406,7 +457,10 @@ fn a_livelock_reports_the_virtual_time() {
         }
         other => panic!("{other}"),
     }
-    assert!(err.to_string().contains("livelock at 7.000000000s"), "{err}");
+    assert!(
+        err.to_string().contains("livelock at 7.000000000s"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -419,7 +473,13 @@ fn the_virtual_time_limit_stops_a_run() {
             }
         })
         .unwrap_err();
-    assert_eq!(err, SimError::TimeLimit { seed: 4, limit: secs(3600) });
+    assert_eq!(
+        err,
+        SimError::TimeLimit {
+            seed: 4,
+            limit: secs(3600)
+        }
+    );
     assert_eq!(sim.elapsed(), secs(3600));
 }
 
@@ -436,11 +496,22 @@ fn a_panic_in_a_task_is_reported_with_the_seed() {
         })
         .unwrap_err();
     match &err {
-        SimError::Panic { seed, task, message, location, time } => {
+        SimError::Panic {
+            seed,
+            task,
+            message,
+            location,
+            time,
+        } => {
             assert_eq!(*seed, 77);
             assert_eq!(task.name.as_deref(), Some("doomed"));
             assert_eq!(message, "close of closed channel");
-            assert!(location.as_deref().is_some_and(|l| l.contains("runtime.rs")), "{location:?}");
+            assert!(
+                location
+                    .as_deref()
+                    .is_some_and(|l| l.contains("runtime.rs")),
+                "{location:?}"
+            );
             assert_eq!(*time, secs(2));
         }
         other => panic!("{other}"),
@@ -464,8 +535,14 @@ fn rand_streams_depend_only_on_seed_and_name() {
             })
             .unwrap()
     };
-    assert_eq!(draw(false), draw(true), "another consumer does not reshuffle this one");
-    let other_seed = Sim::new(9).block_on(async { rand::stream("tablet/1/latency").next_u64() }).unwrap();
+    assert_eq!(
+        draw(false),
+        draw(true),
+        "another consumer does not reshuffle this one"
+    );
+    let other_seed = Sim::new(9)
+        .block_on(async { rand::stream("tablet/1/latency").next_u64() })
+        .unwrap();
     assert_ne!(draw(false).0, other_seed);
 }
 
@@ -498,14 +575,18 @@ fn virtual_time_formats_log_lines() {
     use tracing_subscriber::fmt::format::Writer;
     use tracing_subscriber::fmt::time::FormatTime;
     let mut s = String::new();
-    vtsim_runtime::trace::VirtualTime.format_time(&mut Writer::new(&mut s)).unwrap();
+    vtsim_runtime::trace::VirtualTime
+        .format_time(&mut Writer::new(&mut s))
+        .unwrap();
     assert_eq!(s, "-");
     let mut sim = Sim::new(1);
     let inside = sim
         .block_on(async {
             time::sleep(ms(250)).await;
             let mut s = String::new();
-            vtsim_runtime::trace::VirtualTime.format_time(&mut Writer::new(&mut s)).unwrap();
+            vtsim_runtime::trace::VirtualTime
+                .format_time(&mut Writer::new(&mut s))
+                .unwrap();
             s
         })
         .unwrap();
@@ -582,12 +663,20 @@ fn the_trace_hash_is_the_same_across_processes() {
     }
     let child = || {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "print_golden_hash", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "print_golden_hash",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("VTSIM_HASH_CHILD", "1")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.split("golden-hash=").nth(1).map(|rest| rest[..16].to_owned()).unwrap_or_else(|| panic!("no hash in {text}"))
+        text.split("golden-hash=")
+            .nth(1)
+            .map(|rest| rest[..16].to_owned())
+            .unwrap_or_else(|| panic!("no hash in {text}"))
     };
     let (a, b) = (child(), child());
     let mut sim = Sim::new(2026);
@@ -620,7 +709,9 @@ async fn the_macro_accepts_result_bodies() -> Result<(), String> {
 }
 
 #[vtsim_runtime::test(crate = vtsim_runtime, seeds = 4)]
-#[should_panic(expected = "cargo test -p vtsim-runtime --test runtime -- the_macro_prints_a_replay_line_on_failure --exact")]
+#[should_panic(
+    expected = "cargo test -p vtsim-runtime --test runtime -- the_macro_prints_a_replay_line_on_failure --exact"
+)]
 async fn the_macro_prints_a_replay_line_on_failure() {
     let draw = rand::stream("flaky").below(4);
     assert_ne!(draw, 9, "never fails on the draw");
