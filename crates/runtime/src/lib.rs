@@ -83,5 +83,5 @@ pub use vtsim_macros::test;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::test_support::{run_test, TestInfo, TestOutput};
+    pub use crate::test_support::{run_test, TestBody, TestInfo, TestOutput};
 }

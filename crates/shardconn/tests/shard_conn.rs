@@ -690,22 +690,6 @@ fn close_closes_in_the_background_and_counts_dangling() {
     );
 }
 
-/// The first rotation of a replica ShardConn with life `life` under `seed`, with a connection
-/// made at once.
-pub fn first_rotation(seed: u64, life: Duration) -> Duration {
-    let w = Arc::new(World::new(&[1]));
-    let (_, trace) = run(seed, async move {
-        let sc = w.shard_conn(
-            TabletType::Replica,
-            config(|c| c.conn_life = life),
-            Fixes::faithful(),
-        );
-        sc.execute("select 1", false, None).await.unwrap();
-        time::sleep(life * 2).await;
-    });
-    times(&trace, "shardconn.rotated")[0]
-}
-
 /// 3.1: rotation is timed from ShardConn creation, not from the connection: a connection made 100ms
 /// before the first tick is closed at that tick.
 #[test]

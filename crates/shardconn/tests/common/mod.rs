@@ -7,11 +7,13 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use vtsim_runtime::rand::{self, Rng};
 use vtsim_runtime::time::{self, Duration};
 use vtsim_runtime::{task, Sim, Trace};
 use vtsim_shardconn::{
-    BoxFuture, EndPoint, Fixes, GuardedConn, QueryResult, RowStream, ShardConn, ShardConnConfig,
-    TabletConn, TabletDialer, TabletError, TabletTransport, TabletType, Topo, TopoError,
+    BoxFuture, EndPoint, Fixes, GuardedConn, QueryResult, RowStream, ServerCode, ShardConn,
+    ShardConnConfig, TabletConn, TabletDialer, TabletError, TabletTransport, TabletType, Topo,
+    TopoError,
 };
 
 pub const MS: Duration = Duration::from_millis(1);
@@ -132,6 +134,8 @@ pub enum Dial {
     Refuse(Duration),
     /// Never answers.
     Hang,
+    /// Drawn from the tablet's rand stream: 20% refused, 5% hang, else connects within 3ms.
+    Chaos,
 }
 
 /// How one call to a fake tablet goes.
@@ -143,6 +147,9 @@ pub enum Reply {
     Fail(Duration, TabletError),
     /// Never answers.
     Hang,
+    /// Drawn from the tablet's rand stream, each after 0-5ms: 15% RETRY, 5% FATAL, 10%
+    /// operational, 5% a normal error, 5% hang, else success.
+    Chaos,
 }
 
 /// How a stream from a fake tablet goes.
@@ -167,6 +174,7 @@ pub struct FakeTablet {
     pub dial_count: AtomicU64,
     pub exec_count: AtomicU64,
     pub closes: AtomicU64,
+    rng: Mutex<Option<Rng>>,
 }
 
 impl FakeTablet {
@@ -183,6 +191,7 @@ impl FakeTablet {
             dial_count: AtomicU64::new(0),
             exec_count: AtomicU64::new(0),
             closes: AtomicU64::new(0),
+            rng: Mutex::new(None),
         }
     }
 
@@ -219,14 +228,48 @@ impl FakeTablet {
         self.exec_count.load(Ordering::SeqCst)
     }
 
+    /// A draw in `[0, n)` from this tablet's own rand stream.
+    fn roll(&self, n: u64) -> u64 {
+        let mut rng = self.rng.lock().unwrap();
+        rng.get_or_insert_with(|| rand::stream(&format!("test/tablet/{}", self.uid)))
+            .below(n)
+    }
+
     fn next_dial(&self) -> Dial {
-        let mut d = self.dials.lock().unwrap();
-        d.0.pop_front().unwrap_or_else(|| d.1.clone())
+        let next = {
+            let mut d = self.dials.lock().unwrap();
+            d.0.pop_front().unwrap_or_else(|| d.1.clone())
+        };
+        match next {
+            Dial::Chaos => match self.roll(100) {
+                0..20 => Dial::Refuse(ms(self.roll(3))),
+                20..25 => Dial::Hang,
+                _ => Dial::Ok(ms(self.roll(3))),
+            },
+            other => other,
+        }
     }
 
     fn next_reply(&self) -> Reply {
-        let mut r = self.replies.lock().unwrap();
-        r.0.pop_front().unwrap_or_else(|| r.1.clone())
+        let next = {
+            let mut r = self.replies.lock().unwrap();
+            r.0.pop_front().unwrap_or_else(|| r.1.clone())
+        };
+        match next {
+            Reply::Chaos => {
+                let latency = ms(self.roll(6));
+                let fail = |code, text: &str| Reply::Fail(latency, TabletError::server(code, text));
+                match self.roll(100) {
+                    0..15 => fail(ServerCode::Retry, "retry: chaos"),
+                    15..20 => fail(ServerCode::Fatal, "fatal: chaos"),
+                    20..30 => Reply::Fail(latency, TabletError::operational("vttablet: connection reset")),
+                    30..35 => fail(ServerCode::Normal, "error: chaos"),
+                    35..40 => Reply::Hang,
+                    _ => Reply::Ok(latency),
+                }
+            }
+            other => other,
+        }
     }
 }
 
@@ -259,6 +302,7 @@ impl TabletTransport for FakeTransport {
                     Err(error)
                 }
                 Reply::Hang => pending().await,
+                Reply::Chaos => unreachable!("drawn in next_reply"),
             }
         })
     }
@@ -387,6 +431,7 @@ impl TabletDialer for FakeDialer {
                     Err(TabletError::refused())
                 }
                 Dial::Hang => pending().await,
+                Dial::Chaos => unreachable!("drawn in next_dial"),
             }
         })
     }
@@ -486,3 +531,20 @@ pub fn config(f: impl FnOnce(&mut ShardConnConfig)) -> ShardConnConfig {
     f(&mut config);
     config
 }
+
+/// The first rotation of a replica ShardConn with life `life` under `seed`, with a connection
+/// made at once.
+pub fn first_rotation(seed: u64, life: Duration) -> Duration {
+    let w = Arc::new(World::new(&[1]));
+    let (_, trace) = run(seed, async move {
+        let sc = w.shard_conn(
+            TabletType::Replica,
+            config(|c| c.conn_life = life),
+            Fixes::faithful(),
+        );
+        sc.execute("select 1", false, None).await.unwrap();
+        time::sleep(life * 2).await;
+    });
+    times(&trace, "shardconn.rotated")[0]
+}
+
