@@ -4,10 +4,25 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use vtsim_runtime::time::{self, Instant};
 
-type Entries<T> = Arc<Mutex<BTreeMap<String, Arc<watch::Sender<Option<T>>>>>>;
+type Entries<T> = Arc<Mutex<BTreeMap<String, Arc<Slot<T>>>>>;
+
+/// One key's result. The waiters are woken one by one in the order they arrived: a
+/// `tokio::sync::watch` would wake them in an order drawn from tokio's unseeded thread RNG.
+struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+}
+
+struct SlotState<T> {
+    value: Option<T>,
+    waiters: Vec<oneshot::Sender<T>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Shares one in-flight result among every caller asking for the same key.
 ///
@@ -24,7 +39,7 @@ pub struct Consolidator<T> {
 
 impl<T> fmt::Debug for Consolidator<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entries = lock(&self.entries);
         f.debug_struct("Consolidator")
             .field("pending", &entries.keys().collect::<Vec<_>>())
             .finish()
@@ -48,24 +63,26 @@ impl<T: Clone + Send + Sync> Consolidator<T> {
     /// Joins the entry for `key`, creating it if there is none. `created` is true for the caller
     /// that must compute the result and broadcast it.
     pub fn create(&self, key: &str) -> (Consolidated<T>, bool) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = lock(&self.entries);
         if let Some(slot) = entries.get(key) {
             return (self.handle(key, slot.clone()), false);
         }
-        let slot = Arc::new(watch::Sender::new(None));
+        let slot = Arc::new(Slot {
+            state: Mutex::new(SlotState {
+                value: None,
+                waiters: Vec::new(),
+            }),
+        });
         entries.insert(key.to_string(), slot.clone());
         (self.handle(key, slot), true)
     }
 
     /// True while an entry for `key` awaits its broadcast.
     pub fn is_pending(&self, key: &str) -> bool {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(key)
+        lock(&self.entries).contains_key(key)
     }
 
-    fn handle(&self, key: &str, slot: Arc<watch::Sender<Option<T>>>) -> Consolidated<T> {
+    fn handle(&self, key: &str, slot: Arc<Slot<T>>) -> Consolidated<T> {
         Consolidated {
             key: key.to_string(),
             entries: self.entries.clone(),
@@ -78,14 +95,14 @@ impl<T: Clone + Send + Sync> Consolidator<T> {
 pub struct Consolidated<T> {
     key: String,
     entries: Entries<T>,
-    slot: Arc<watch::Sender<Option<T>>>,
+    slot: Arc<Slot<T>>,
 }
 
 impl<T> fmt::Debug for Consolidated<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consolidated")
             .field("key", &self.key)
-            .field("ready", &self.slot.borrow().is_some())
+            .field("ready", &lock(&self.slot.state).value.is_some())
             .finish()
     }
 }
@@ -94,7 +111,7 @@ impl<T: Clone + Send + Sync> Consolidated<T> {
     /// Publishes `value`, removes the key, and wakes every waiter.
     pub fn broadcast(self, value: T) {
         {
-            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut entries = lock(&self.entries);
             // Only our own entry: a fresh one under the same key belongs to someone else.
             if entries
                 .get(&self.key)
@@ -103,17 +120,33 @@ impl<T: Clone + Send + Sync> Consolidated<T> {
                 entries.remove(&self.key);
             }
         }
-        self.slot.send_replace(Some(value));
+        let waiters = {
+            let mut state = lock(&self.slot.state);
+            state.value = Some(value.clone());
+            std::mem::take(&mut state.waiters)
+        };
+        for waiter in waiters {
+            // A waiter that gave up (wait_until) has dropped its receiver.
+            let _ = waiter.send(value.clone());
+        }
     }
 
     /// Waits for the broadcast, with no deadline (faithful: hangs forever if none comes).
     pub async fn wait(&self) -> T {
-        let mut rx = self.slot.subscribe();
-        let ready = rx.wait_for(Option::is_some).await.map(|v| v.clone());
-        match ready {
-            Ok(Some(value)) => value,
-            // The sender lives in `self`, so it cannot close; never-broadcast means wait forever.
-            _ => std::future::pending().await,
+        let rx = {
+            let mut state = lock(&self.slot.state);
+            if let Some(value) = &state.value {
+                return value.clone();
+            }
+            let (tx, rx) = oneshot::channel();
+            state.waiters.push(tx);
+            rx
+        };
+        match rx.await {
+            Ok(value) => value,
+            // The slot (and so the sender) lives as long as `self`; this cannot happen, and if it
+            // did, never-broadcast would mean waiting forever.
+            Err(_) => std::future::pending().await,
         }
     }
 

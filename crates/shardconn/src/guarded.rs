@@ -1,12 +1,15 @@
 //! Vitess's gRPC tablet connection close semantics around any raw transport (spec 3.8).
 
 use std::fmt;
+use std::sync::Arc;
 
-use tokio::sync::{watch, RwLock};
+use tokio::sync::RwLock;
 use vtsim_runtime::time::{self, Instant};
 
 use crate::error::TabletError;
-use crate::tablet::{BoxFuture, EndPoint, QueryResult, RowStream, TabletConn, TabletTransport};
+use crate::tablet::{
+    BoxFuture, CloseSignal, EndPoint, QueryResult, RowStream, TabletConn, TabletTransport,
+};
 
 /// A [`TabletConn`] with the close semantics of Vitess's gRPC `tabletconn` of the time.
 ///
@@ -22,14 +25,14 @@ use crate::tablet::{BoxFuture, EndPoint, QueryResult, RowStream, TabletConn, Tab
 pub struct GuardedConn<T> {
     endpoint: EndPoint,
     transport: RwLock<Option<T>>,
-    closed: watch::Sender<bool>,
+    closed: Arc<CloseSignal>,
 }
 
 impl<T> fmt::Debug for GuardedConn<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GuardedConn")
             .field("endpoint", &self.endpoint)
-            .field("closed", &*self.closed.borrow())
+            .field("closed", &self.closed.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -40,13 +43,13 @@ impl<T: TabletTransport> GuardedConn<T> {
         GuardedConn {
             endpoint,
             transport: RwLock::new(Some(transport)),
-            closed: watch::Sender::new(false),
+            closed: Arc::default(),
         }
     }
 
     /// True once a close has taken the transport away.
     pub fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.closed.is_closed()
     }
 }
 
@@ -96,9 +99,7 @@ impl<T: TabletTransport> TabletConn for GuardedConn<T> {
             };
             let stream = bounded(deadline, transport.stream_execute(query)).await?;
             // The guard drops here: a running stream does not hold close off, close cuts it.
-            Ok(stream
-                .cut_when(self.closed.subscribe())
-                .with_deadline(deadline))
+            Ok(stream.cut_when(self.closed.clone()).with_deadline(deadline))
         })
     }
 
@@ -106,7 +107,7 @@ impl<T: TabletTransport> TabletConn for GuardedConn<T> {
         Box::pin(async move {
             let mut guard = self.transport.write().await;
             if let Some(transport) = guard.take() {
-                self.closed.send_replace(true);
+                self.closed.close();
                 transport.close().await;
             }
         })

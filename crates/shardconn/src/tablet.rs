@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, Notify};
 use vtsim_runtime::time::{self, Duration, Instant};
 
 use crate::error::{TabletError, TopoError};
@@ -232,7 +233,7 @@ pub type RowSender = mpsc::Sender<Result<QueryResult, TabletError>>;
 /// `Some(Err(..))` and then `None`.
 pub struct RowStream {
     rx: mpsc::Receiver<Result<QueryResult, TabletError>>,
-    cut: Option<watch::Receiver<bool>>,
+    cut: Option<Arc<CloseSignal>>,
     deadline: Option<Instant>,
     done: bool,
 }
@@ -243,6 +244,40 @@ impl fmt::Debug for RowStream {
             .field("deadline", &self.deadline)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+/// A one-way "closed" flag that many tasks can wait on.
+///
+/// Not a `tokio::sync::watch`: with tokio's `rt` feature on, watch spreads its waiters over eight
+/// `Notify`s chosen by tokio's thread-local RNG, so several waiters wake in an unseeded order.
+/// `Notify::notify_waiters` wakes them in a fixed order.
+#[derive(Debug, Default)]
+pub(crate) struct CloseSignal {
+    closed: AtomicBool,
+    notify: Notify,
+}
+
+impl CloseSignal {
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) async fn closed(&self) {
+        loop {
+            let mut notified = pin!(self.notify.notified());
+            // Registered before the check, so a close in between is not missed.
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -268,8 +303,8 @@ impl RowStream {
         }
     }
 
-    /// Ends the stream with an operational error once `closed` turns true.
-    pub(crate) fn cut_when(mut self, closed: watch::Receiver<bool>) -> RowStream {
+    /// Ends the stream with an operational error once `closed` is closed.
+    pub(crate) fn cut_when(mut self, closed: Arc<CloseSignal>) -> RowStream {
         self.cut = Some(closed);
         self
     }
@@ -295,13 +330,10 @@ impl RowStream {
             rx, cut, deadline, ..
         } = self;
         let cut = async {
-            if let Some(closed) = cut {
-                if closed.wait_for(|c| *c).await.is_ok() {
-                    return;
-                }
+            match cut {
+                Some(signal) => signal.closed().await,
+                None => std::future::pending::<()>().await,
             }
-            // No closer, or the connection is gone without closing: never cut.
-            std::future::pending::<()>().await
         };
         let expired = async {
             match deadline {

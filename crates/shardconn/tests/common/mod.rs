@@ -262,7 +262,10 @@ impl FakeTablet {
                 match self.roll(100) {
                     0..15 => fail(ServerCode::Retry, "retry: chaos"),
                     15..20 => fail(ServerCode::Fatal, "fatal: chaos"),
-                    20..30 => Reply::Fail(latency, TabletError::operational("vttablet: connection reset")),
+                    20..30 => Reply::Fail(
+                        latency,
+                        TabletError::operational("vttablet: connection reset"),
+                    ),
                     30..35 => fail(ServerCode::Normal, "error: chaos"),
                     35..40 => Reply::Hang,
                     _ => Reply::Ok(latency),
@@ -547,4 +550,3 @@ pub fn first_rotation(seed: u64, life: Duration) -> Duration {
     });
     times(&trace, "shardconn.rotated")[0]
 }
-
