@@ -28,7 +28,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 ///
 /// [`create`](Consolidator::create) returns `(result, created)`. The creator computes the value
 /// and calls [`broadcast`](Consolidated::broadcast); the others call
-/// [`wait`](Consolidated::wait). Broadcast removes the key, so a later `create` starts afresh.
+/// [`wait`](Consolidated::wait). Broadcast removes the key, so a later `create` starts afresh, and
+/// wakes the waiters in the order they began waiting.
 ///
 /// Faithful to Go, `wait` has no deadline: if the creator never broadcasts (say it is dropped), its
 /// waiters hang forever. [`wait_until`](Consolidated::wait_until) is the `consolidator_deadline`

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use common::*;
 use vtsim_runtime::time::{self, Duration};
-use vtsim_runtime::{task, Sim, SimError};
-use vtsim_shardconn::{ConnectError, Fixes, ShardConnError, TabletError, TabletType};
+use vtsim_runtime::{task, Sim, SimError, Trace};
+use vtsim_shardconn::{
+    ConnectError, Fixes, ShardConnConfig, ShardConnError, TabletError, TabletType,
+};
 
 const LIFE: Duration = Duration::from_secs(10);
 
@@ -148,12 +150,10 @@ fn rotation_cuts_a_running_stream() {
 }
 
 /// 7.4: three hanging endpoints, perConn 1.4s, total 3s, 50 concurrent queries with a 1s deadline.
-fn consolidated_overshoot(
-    fixes: Fixes,
-) -> (
-    Vec<(Duration, Result<(), ShardConnError>)>,
-    vtsim_runtime::Trace,
-) {
+/// When a query finished, and how.
+type Finished = (Duration, Result<(), ShardConnError>);
+
+fn consolidated_overshoot(fixes: Fixes) -> (Vec<Finished>, Trace) {
     let w = Arc::new(World::new(&[1, 2, 3]));
     for u in [1, 2, 3] {
         w.tablet(u).dial_default(Dial::Hang);
@@ -352,5 +352,3 @@ fn a_tick_at_the_instant_of_close_can_still_rotate_unless_fixed() {
         "the faithful ticker delivered no late tick in 64 seeds"
     );
 }
-
-use vtsim_shardconn::ShardConnConfig;
