@@ -90,7 +90,7 @@
 //! | `shardconn.consolidated` | a caller finished waiting on another's dial | `ok`, `error`, `waited_ms` |
 //! | `query.retry` | an attempt failed and another follows | `query`, `attempt`, `phase` (`connect`/`tablet`), `error`, `sleep_ms` |
 //! | `query.ok` | a query succeeded (a stream: when it ended) | `query`, `uid`, `attempts`, `complete`, `elapsed_ms` |
-//! | `query.failed` | a query failed for good, once | `query`, `uid`, `attempts`, `phase` (`connect`/`tablet`/`stream`), `timeout`, `error`, `elapsed_ms` |
+//! | `query.failed` | a query failed for good, once | `query`, `uid` (0: no connection), `attempts`, `phase` (`connect`/`tablet`/`stream`), `timeout`, `error`, `elapsed_ms` |
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod balancer;

@@ -352,3 +352,31 @@ fn a_tick_at_the_instant_of_close_can_still_rotate_unless_fixed() {
         "the faithful ticker delivered no late tick in 64 seeds"
     );
 }
+
+/// 1.4 through ShardConn: a conn_life under 2ns makes the rotation ticker's variance zero, which
+/// crashed Go's vtgate (`Int63n(0)`); with `ticker_zero_variance` the ShardConn is built.
+#[test]
+fn a_conn_life_under_two_nanoseconds_crashes_unless_fixed() {
+    for fixes in [Fixes::faithful(), fixes(|f| f.ticker_zero_variance = true)] {
+        let w = World::new(&[1]);
+        let mut sim = Sim::new(28);
+        let r = sim.block_on(async move {
+            let sc = w.shard_conn(
+                TabletType::Replica,
+                config(|c| c.conn_life = Duration::from_nanos(1)),
+                fixes,
+            );
+            sc.close().await;
+        });
+        if fixes.ticker_zero_variance {
+            r.unwrap();
+        } else {
+            match r.unwrap_err() {
+                SimError::Panic { message, .. } => {
+                    assert!(message.contains("rand.Int63n(0)"), "{message}")
+                }
+                other => panic!("{other}"),
+            }
+        }
+    }
+}
