@@ -1,0 +1,137 @@
+//! The workload generator: Poisson arrivals and bursts of queries through a ShardConn.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use vtsim_runtime::rand::{self, Rng};
+use vtsim_runtime::task;
+use vtsim_runtime::time::{self, Duration};
+use vtsim_scenario::Workload;
+use vtsim_shardconn::ShardConn;
+
+use crate::faults::instant;
+
+/// What one query does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QueryKind {
+    Plain,
+    Transaction,
+    Stream,
+}
+
+impl QueryKind {
+    fn draw(rng: &mut Rng, w: &Workload) -> QueryKind {
+        let u = rng.f64();
+        if u < w.transaction_share {
+            QueryKind::Transaction
+        } else if u < w.transaction_share + w.stream_share {
+            QueryKind::Stream
+        } else {
+            QueryKind::Plain
+        }
+    }
+}
+
+/// What every query of one workload shares.
+struct Load {
+    shard_conn: Arc<ShardConn>,
+    query_timeout: Duration,
+    // A stream is meant to run for up to the longest stream duration: its deadline allows that.
+    stream_timeout: Duration,
+    next_id: AtomicU64,
+}
+
+/// Starts the workload of `config` against `shard_conn`: one task for the Poisson arrivals (rand
+/// stream `workload/arrivals`, kinds from `workload/kinds`), one for the bursts (kinds from
+/// `workload/bursts`), and one task per query.
+///
+/// Each query emits `query.start` with its id (`query = "q17"`, the text it runs), then runs
+/// with a deadline of `query_timeout`; a stream's deadline is `query_timeout` past the longest
+/// `stream_duration`. The ShardConn emits the query's one `query.ok` or `query.failed`.
+pub(crate) fn start(shard_conn: Arc<ShardConn>, config: &Workload) {
+    let load = Arc::new(Load {
+        shard_conn,
+        query_timeout: config.query_timeout,
+        stream_timeout: config
+            .stream_duration
+            .hi
+            .saturating_add(config.query_timeout),
+        next_id: AtomicU64::new(1),
+    });
+    // A rate so low that one gap overflows a Duration means no Poisson arrival at all.
+    let mean = (config.qps > 0.0)
+        .then(|| Duration::try_from_secs_f64(1.0 / config.qps).ok())
+        .flatten();
+    if let Some(mean) = mean {
+        drop(task::spawn_named(
+            "workload/arrivals",
+            arrivals(load.clone(), config.clone(), mean),
+        ));
+    }
+    if !config.bursts.is_empty() {
+        drop(task::spawn_named(
+            "workload/bursts",
+            bursts(load, config.clone()),
+        ));
+    }
+}
+
+/// A Poisson process from `start` (t=0 by default): exponential gaps with mean `1/qps`.
+async fn arrivals(load: Arc<Load>, w: Workload, mean: Duration) {
+    let mut gaps = rand::stream("workload/arrivals");
+    let mut kinds = rand::stream("workload/kinds");
+    let mut at = w.start;
+    loop {
+        at = at.saturating_add(gaps.exp(mean));
+        if at >= w.stop {
+            return;
+        }
+        time::sleep_until(instant(at)).await;
+        launch(&load, QueryKind::draw(&mut kinds, &w));
+    }
+}
+
+async fn bursts(load: Arc<Load>, w: Workload) {
+    let mut kinds = rand::stream("workload/bursts");
+    for burst in &w.bursts {
+        time::sleep_until(instant(burst.at)).await;
+        for _ in 0..burst.count {
+            launch(&load, QueryKind::draw(&mut kinds, &w));
+        }
+    }
+}
+
+fn launch(load: &Arc<Load>, kind: QueryKind) {
+    let id = load.next_id.fetch_add(1, Ordering::Relaxed);
+    // Unnamed: a name would cost an allocation per query.
+    drop(task::spawn(query(load.clone(), id, kind)));
+}
+
+async fn query(load: Arc<Load>, id: u64, kind: QueryKind) {
+    let text = format!("q{id}");
+    let transaction = kind == QueryKind::Transaction;
+    let stream = kind == QueryKind::Stream;
+    tracing::debug!(
+        kind = "query.start",
+        query = text.as_str(),
+        transaction,
+        stream,
+        "Query starts"
+    );
+    let now = time::now();
+    let sc = &load.shard_conn;
+    // Failures are the ShardConn's to trace; the workload only drives.
+    if stream {
+        let Ok(mut rows) = sc
+            .stream_execute(&text, Some(now + load.stream_timeout))
+            .await
+        else {
+            return;
+        };
+        while let Some(Ok(_)) = rows.next().await {}
+    } else {
+        let _ = sc
+            .execute(&text, transaction, Some(now + load.query_timeout))
+            .await;
+    }
+}

@@ -1,0 +1,205 @@
+//! One scenario's world: its peers, and the components started against them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use vtsim_discover::{OrcClient, OrcConfig};
+use vtsim_runtime::task;
+use vtsim_runtime::time;
+use vtsim_scenario::{Scenario, TabletType as ScenarioTabletType};
+use vtsim_shardconn::{ShardConn, ShardConnConfig, TabletType};
+
+use crate::faults::{instant, write_marks, Mark, MarkKind};
+use crate::orchestrator::Orchestrator;
+use crate::tablet::Tablets;
+use crate::topo::TopoServer;
+use crate::workload;
+
+/// The API URL the simulated tablet's Orchestrator client is configured with.
+pub const ORC_API_URL: &str = "http://orchestrator:3000/api";
+
+/// The simulated world of one scenario: the peers, and the Vitess components running against them.
+///
+/// [`World::start`] builds it inside a running simulation and starts, as the scenario says:
+/// - a `DiscoverLoop` (task `discover-loop`) when `[discover]` is present;
+/// - one task per `[[maintenance]]` episode, firing BeginMaintenance and EndMaintenance the way
+///   StopSlave and StartSlave do;
+/// - a ShardConn and the workload when `[shard_conn]` is present; a task (`vtgate`) keeps the
+///   ShardConn alive until `duration`, as vtgate would;
+/// - a task (`world/timeline`) that marks fault windows and topo changes in the trace.
+///
+/// The handles stay usable after the run, for tests that look at what a peer saw.
+pub struct World {
+    orchestrator: Orchestrator,
+    orc_client: Option<OrcClient>,
+    topo: Option<Arc<TopoServer>>,
+    tablets: Tablets,
+    shard_conn: Option<Arc<ShardConn>>,
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field("orchestrator", &self.orchestrator)
+            .field("topo", &self.topo)
+            .field("tablets", &self.tablets)
+            .field("shard_conn", &self.shard_conn)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tablet_type(t: ScenarioTabletType) -> TabletType {
+    match t {
+        ScenarioTabletType::Master => TabletType::Master,
+        ScenarioTabletType::Replica => TabletType::Replica,
+        ScenarioTabletType::Rdonly => TabletType::Rdonly,
+    }
+}
+
+impl World {
+    /// Builds the peers of `scenario` and starts its components. Call it inside a simulation
+    /// (a task, or [`Sim::block_on`](vtsim_runtime::Sim::block_on)).
+    ///
+    /// # Panics
+    ///
+    /// As the Vitess code would: when the ShardConn's rotation ticker refuses `conn_life`, or the
+    /// DiscoverLoop's ticker refuses `interval` (a zero variance, which validation rejects unless
+    /// the `ticker_zero_variance` fix is on). Inside a simulation the panic ends the run with
+    /// `SimError::Panic`.
+    pub fn start(scenario: &Scenario) -> World {
+        let orchestrator = Orchestrator::new(&scenario.orchestrator);
+        let mut marks = Mark::windows("orchestrator", orchestrator.outages());
+
+        let orc_client =
+            (scenario.discover.is_some() || !scenario.maintenance.is_empty()).then(|| {
+                let defaults = OrcConfig::default();
+                let mut config = OrcConfig {
+                    api_url: ORC_API_URL.to_owned(),
+                    host: "tablet-1".to_owned(),
+                    mysql_port: 3306,
+                    fixes: scenario.fixes,
+                    ..defaults
+                };
+                if let Some(d) = &scenario.discover {
+                    config.interval = d.interval;
+                    config.timeout = d.timeout;
+                    config.host.clone_from(&d.host);
+                    config.mysql_port = d.mysql_port;
+                }
+                OrcClient::new(config, Arc::new(orchestrator.clone()))
+            });
+        if let (Some(client), Some(_)) = (&orc_client, &scenario.discover) {
+            let client = client.clone();
+            drop(task::spawn_named("discover-loop", async move {
+                if let Err(e) = client.discover_loop().await {
+                    // Go's NewRandTicker panics here; so does the simulated tablet.
+                    panic!("DiscoverLoop: {e}");
+                }
+            }));
+        }
+        if let Some(client) = &orc_client {
+            for episode in scenario.maintenance.clone() {
+                let client = client.clone();
+                drop(task::spawn_named("maintenance", async move {
+                    time::sleep_until(instant(episode.begin)).await;
+                    client.begin_maintenance_async(&episode.reason);
+                    if let Some(end) = episode.end {
+                        time::sleep_until(instant(end)).await;
+                        client.end_maintenance_async();
+                    }
+                }));
+            }
+        }
+
+        let mut topo = None;
+        let mut tablets = Tablets::default();
+        let mut shard_conn = None;
+        if let (Some(sc), Some(load)) = (&scenario.shard_conn, &scenario.workload) {
+            let ty = tablet_type(sc.tablet_type);
+            let server = Arc::new(TopoServer::new(
+                &sc.keyspace,
+                &sc.shard,
+                ty,
+                &scenario.topo,
+                &scenario.tablets,
+            ));
+            marks.extend(Mark::windows("topo", server.errors()));
+            for change in &scenario.topo.changes {
+                marks.push(Mark {
+                    at: change.at,
+                    what: MarkKind::TopoChange,
+                    peer: "topo".to_owned(),
+                    detail: format!("{:?}", change.endpoints),
+                });
+            }
+            tablets = Tablets::new(&scenario.tablets, load.stream_duration);
+            for tablet in tablets.iter() {
+                let peer = format!("tablet/{}", tablet.endpoint().uid);
+                marks.extend(Mark::windows(&peer, tablet.outages()));
+            }
+            let mut config = ShardConnConfig::default();
+            config.retry_delay = sc.retry_delay;
+            config.retry_count = sc.retry_count;
+            config.conn_timeout_total = sc.conn_timeout_total;
+            config.conn_timeout_per_conn = sc.conn_timeout_per_conn;
+            config.conn_life = sc.conn_life;
+            config.reset_down_conn_delay = sc.reset_down_conn_delay;
+            let conn = Arc::new(ShardConn::new(
+                sc.keyspace.clone(),
+                sc.shard.clone(),
+                ty,
+                server.clone(),
+                Arc::new(tablets.clone()),
+                config,
+                scenario.fixes,
+            ));
+            workload::start(conn.clone(), load);
+            let keep = conn.clone();
+            let end = instant(scenario.duration);
+            drop(task::spawn_named("vtgate", async move {
+                // vtgate holds its ShardConns for its whole life; the rotation task only has a
+                // weak reference.
+                time::sleep_until(end).await;
+                drop(keep);
+            }));
+            topo = Some(server);
+            shard_conn = Some(conn);
+        }
+
+        if !marks.is_empty() {
+            drop(task::spawn_named("world/timeline", write_marks(marks)));
+        }
+        World {
+            orchestrator,
+            orc_client,
+            topo,
+            tablets,
+            shard_conn,
+        }
+    }
+
+    /// The simulated Orchestrator.
+    pub fn orchestrator(&self) -> &Orchestrator {
+        &self.orchestrator
+    }
+
+    /// The tablet's Orchestrator client, when `[discover]` or `[[maintenance]]` is present.
+    pub fn orc_client(&self) -> Option<&OrcClient> {
+        self.orc_client.as_ref()
+    }
+
+    /// The topo server, when `[shard_conn]` is present.
+    pub fn topo(&self) -> Option<&TopoServer> {
+        self.topo.as_deref()
+    }
+
+    /// The tablets (none without `[shard_conn]`).
+    pub fn tablets(&self) -> &Tablets {
+        &self.tablets
+    }
+
+    /// The ShardConn, when `[shard_conn]` is present.
+    pub fn shard_conn(&self) -> Option<&ShardConn> {
+        self.shard_conn.as_deref()
+    }
+}
