@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
+    /// The cost of one recorded trace event: a loop with an event per step against the same loop
+    /// without, side by side.
+    TraceCost {
+        /// Steps in each loop.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
     /// Peak RSS of 100,000 tasks sleeping in one simulation.
     Memory {
         /// How many sleeping tasks.
@@ -81,5 +88,6 @@ fn main() {
         }
         Command::Compare { storm, rounds } => storm::compare(&storm, rounds),
         Command::Memory { tasks } => storm::memory(tasks),
+        Command::TraceCost { events } => storm::trace_cost(events),
     }
 }

@@ -187,3 +187,35 @@ fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+pub(crate) fn trace_cost(events: u64) {
+    let run = |record: bool| {
+        let mut sim = Sim::builder(1).scheduler(Scheduler::Fifo).build();
+        let start = stopwatch();
+        sim.block_on(async move {
+            for i in 0..events {
+                if record {
+                    tracing::debug!(kind = "query.ok", uid = 3u64, query = i, "query done");
+                }
+                task::yield_now().await;
+            }
+        })
+        .expect("trace-cost run");
+        let wall = start.elapsed();
+        assert_eq!(
+            sim.trace().len() as u64,
+            1 + if record { events } else { 0 }
+        );
+        wall
+    };
+    let (mut with, mut without) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        without = without.min(run(false));
+        with = with.min(run(true));
+    }
+    let per_event = with.saturating_sub(without).as_nanos() as f64 / events as f64;
+    let per_step = without.as_nanos() as f64 / events as f64;
+    println!(
+        "events={events} ns_per_event={per_event:.1} ns_per_step_without={per_step:.1} (best of 3)"
+    );
+}

@@ -469,6 +469,9 @@ struct State {
     tie_key: Option<u64>,
     slop: Option<(u64, Rng)>,
     fired: Vec<Waker>,
+    /// True while a task is being polled: its wakes go to `batch`.
+    in_poll: bool,
+    batch: Vec<u64>,
     polls_at_instant: u64,
     polls: u64,
 }
@@ -568,6 +571,8 @@ impl Core {
                 tie_key,
                 slop,
                 fired: Vec::new(),
+                in_poll: false,
+                batch: Vec::new(),
                 polls_at_instant: 0,
                 polls: 0,
             }),
@@ -881,16 +886,21 @@ impl Core {
                 if slot.aborted {
                     drop(st);
                     drop(fut);
-                    self.state.borrow_mut().finish(idx);
+                    let mut st = self.state.borrow_mut();
+                    st.finish(idx);
+                    st.end_poll();
                 } else {
                     slot.fut = Some(fut);
                     slot.waiting_since = self.now.get();
+                    st.end_poll();
                 }
                 Ok(())
             }
             Ok(Poll::Ready(())) => {
                 drop(fut);
-                self.state.borrow_mut().finish(idx);
+                let mut st = self.state.borrow_mut();
+                st.finish(idx);
+                st.end_poll();
                 Ok(())
             }
             Err(payload) => {
@@ -899,7 +909,9 @@ impl Core {
                 self.dropping_panicked.set(true);
                 drop(fut);
                 self.dropping_panicked.set(false);
-                self.state.borrow_mut().finish(idx);
+                let mut st = self.state.borrow_mut();
+                st.finish(idx);
+                st.end_poll();
                 Err(SimError::Panic {
                     seed: self.seed,
                     task,
@@ -920,7 +932,11 @@ impl State {
         };
         if slot.gen == gen && slot.alive && !slot.queued {
             slot.queued = true;
-            self.ready.push(key);
+            if self.in_poll {
+                self.batch.push(key);
+            } else {
+                self.ready.push(key);
+            }
         }
     }
 
@@ -934,8 +950,30 @@ impl State {
             }
             slot.queued = false;
             match slot.fut.take() {
-                Some(fut) => return Some((idx, gen, fut)),
+                Some(fut) => {
+                    self.in_poll = true;
+                    return Some((idx, gen, fut));
+                }
                 None => continue,
+            }
+        }
+    }
+
+    /// Queues the tasks woken during a poll, in slot order rather than wake order: libraries may
+    /// wake in an order of their own (tokio's `watch` spreads waiters over its `Notify`s with an
+    /// unseeded RNG), and a simulation must not inherit it.
+    fn end_poll(&mut self) {
+        self.in_poll = false;
+        match self.batch.len() {
+            0 => {}
+            1 => self.ready.push(self.batch.pop().expect("one")),
+            _ => {
+                self.batch.sort_unstable_by_key(|&k| k as u32);
+                let mut batch = std::mem::take(&mut self.batch);
+                for key in batch.drain(..) {
+                    self.ready.push(key);
+                }
+                self.batch = batch;
             }
         }
     }

@@ -7,7 +7,8 @@
 //!     30.000000000s t3 WARN vtsim_discover discover.failed "Orchestrator self-registration attempt failed" error="timeout"
 //! ```
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::sync::Once;
 use std::time::Duration;
@@ -74,9 +75,44 @@ pub struct Event {
     task: Option<u64>,
     level: Level,
     target: &'static str,
-    kind: Option<Box<str>>,
-    message: Option<String>,
-    fields: Vec<(&'static str, Value)>,
+    kind: Option<&'static str>,
+    message: Option<Text>,
+    fields: Box<[(&'static str, Value)]>,
+}
+
+/// An interned string, or an owned one once the interner is full.
+#[derive(Clone, Debug, PartialEq)]
+enum Text {
+    Interned(&'static str),
+    Owned(Box<str>),
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Interned(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// Kinds and messages repeat across events and runs, so each distinct one is stored once for the
+/// life of the process. Bounded, because formatted messages can be unique.
+fn intern(s: &str) -> Text {
+    use std::sync::Mutex;
+    static INTERNED: Mutex<BTreeMap<&'static str, ()>> = Mutex::new(BTreeMap::new());
+    const MAX_ENTRIES: usize = 1 << 16;
+    const MAX_LEN: usize = 256;
+    let mut map = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, _)) = map.get_key_value(s) {
+        return Text::Interned(k);
+    }
+    if map.len() >= MAX_ENTRIES || s.len() > MAX_LEN {
+        return Text::Owned(s.into());
+    }
+    let leaked: &'static str = Box::leak(s.into());
+    map.insert(leaked, ());
+    Text::Interned(leaked)
 }
 
 impl Event {
@@ -86,7 +122,7 @@ impl Event {
         level: Level,
         target: &'static str,
         kind: Option<&str>,
-        message: Option<String>,
+        message: Option<&str>,
         fields: Vec<(&'static str, Value)>,
     ) -> Event {
         Event {
@@ -94,9 +130,12 @@ impl Event {
             task,
             level,
             target,
-            kind: kind.map(Into::into),
-            message,
-            fields,
+            kind: kind.map(|k| match intern(k) {
+                Text::Interned(k) => k,
+                Text::Owned(k) => Box::leak(k),
+            }),
+            message: message.map(intern),
+            fields: fields.into_boxed_slice(),
         }
     }
 
@@ -122,12 +161,12 @@ impl Event {
 
     /// The `kind` field: a name from the trace vocabulary, such as `discover.failed`.
     pub fn kind(&self) -> Option<&str> {
-        self.kind.as_deref()
+        self.kind
     }
 
     /// The message, if any.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.message.as_ref().map(Text::as_str)
     }
 
     /// A field other than `kind` and `message`.
@@ -154,7 +193,7 @@ impl fmt::Display for Event {
             write!(f, " {kind}")?;
         }
         if let Some(msg) = &self.message {
-            write!(f, " {msg:?}")?;
+            write!(f, " {:?}", msg.as_str())?;
         }
         for (name, value) in &self.fields {
             write!(f, " {name}={value}")?;
@@ -310,45 +349,82 @@ impl<S: Subscriber> Layer<S> for SimLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         context::with_core(|core| {
             let meta = event.metadata();
-            let mut v = Recorder::default();
-            event.record(&mut v);
-            let e = Event {
-                time: core.now.get(),
-                task: core.current_task_id(),
-                level: *meta.level(),
-                target: meta.target(),
-                kind: v.kind,
-                message: v.message,
-                fields: v.fields,
-            };
-            core.trace.borrow_mut().push(e);
+            RECORDER.with(|r| {
+                let mut r = r.borrow_mut();
+                r.fields.clear();
+                event.record(&mut *r);
+                let e = Event {
+                    time: core.now.get(),
+                    task: core.current_task_id(),
+                    level: *meta.level(),
+                    target: meta.target(),
+                    kind: r.kind.take(),
+                    message: r.message.take(),
+                    fields: r.fields.as_slice().into(),
+                };
+                core.trace.borrow_mut().push(e);
+            });
         });
     }
 }
 
+thread_local! {
+    static RECORDER: RefCell<Recorder> = RefCell::new(Recorder::default());
+}
+
+/// Visits an event's fields into reused buffers.
 #[derive(Default)]
 struct Recorder {
-    kind: Option<Box<str>>,
-    message: Option<String>,
+    kind: Option<&'static str>,
+    message: Option<Text>,
     fields: Vec<(&'static str, Value)>,
+    /// The last kind seen, by address: the same literal comes back at the same address, so most
+    /// events find their kind without a lookup.
+    last_kind: Option<(usize, &'static str)>,
+    scratch: String,
+}
+
+impl Recorder {
+    fn special(&mut self, name: &str, value: &str) -> bool {
+        match name {
+            "kind" => {
+                let kind = match self.last_kind {
+                    Some((addr, k)) if addr == value.as_ptr() as usize && k == value => k,
+                    _ => {
+                        let k = match intern(value) {
+                            Text::Interned(k) => k,
+                            Text::Owned(k) => Box::leak(k),
+                        };
+                        self.last_kind = Some((value.as_ptr() as usize, k));
+                        k
+                    }
+                };
+                self.kind = Some(kind);
+            }
+            "message" => self.message = Some(intern(value)),
+            _ => return false,
+        }
+        true
+    }
 }
 
 impl Visit for Recorder {
     fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "kind" => self.kind = Some(value.into()),
-            "message" => self.message = Some(value.to_owned()),
-            name => self.fields.push((name, Value::Str(value.to_owned()))),
+        if !self.special(field.name(), value) {
+            self.fields
+                .push((field.name(), Value::Str(value.to_owned())));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let s = format!("{value:?}");
-        match field.name() {
-            "kind" => self.kind = Some(s.into()),
-            "message" => self.message = Some(s),
-            name => self.fields.push((name, Value::Str(s))),
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let _ = write!(scratch, "{value:?}");
+        if !self.special(field.name(), &scratch) {
+            self.fields
+                .push((field.name(), Value::Str(scratch.clone())));
         }
+        self.scratch = scratch;
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -368,10 +444,18 @@ impl Visit for Recorder {
     }
 }
 
-/// The dispatcher a simulation installs while it runs: the recording layer, plus human-readable
-/// output in virtual time when `VTSIM_LOG` is set (a `tracing_subscriber` target filter, such as
-/// `debug` or `vtsim_shardconn=trace`).
+/// The dispatcher simulations on this thread install while they run (one per thread: creating a
+/// `Dispatch` makes tracing recompute every callsite's interest).
 pub(crate) fn dispatch() -> tracing::Dispatch {
+    thread_local! {
+        static DISPATCH: tracing::Dispatch = new_dispatch();
+    }
+    DISPATCH.with(Clone::clone)
+}
+
+/// The recording layer, plus human-readable output in virtual time when `VTSIM_LOG` is set (a
+/// `tracing_subscriber` target filter, such as `debug` or `vtsim_shardconn=trace`).
+fn new_dispatch() -> tracing::Dispatch {
     let log = std::env::var("VTSIM_LOG")
         .ok()
         .filter(|v| !v.is_empty())
