@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 use vtsim_runtime::{Event, Trace, Value};
 
 /// Which events an export keeps.
@@ -73,19 +73,27 @@ pub fn write_trace(
     Ok(())
 }
 
-/// One event as a JSON object with its time in nanoseconds and as trace text.
-pub(crate) fn event_json(event: &Event) -> Json {
+/// One event as a one-line JSON object, keys in a fixed order and fields in the order they were
+/// written: `{"t_ns":..,"time":..,"task":..,"level":..,"target":..,"kind":..,"message":..,"fields":{..}}`.
+pub(crate) fn event_json(event: &Event) -> String {
     let nanos = nanos(event.time());
-    json!({
-        "t_ns": nanos,
-        "time": format!("{}.{:09}s", nanos / 1_000_000_000, nanos % 1_000_000_000),
-        "task": event.task(),
-        "level": event.level().as_str(),
-        "target": event.target(),
-        "kind": event.kind(),
-        "message": event.message(),
-        "fields": fields_json(event),
-    })
+    let mut fields = String::new();
+    for (i, (name, value)) in event.fields().enumerate() {
+        if i > 0 {
+            fields.push(',');
+        }
+        fields.push_str(&format!("{}:{}", Json::from(name), value_json(value)));
+    }
+    format!(
+        "{{\"t_ns\":{nanos},\"time\":\"{}.{:09}s\",\"task\":{},\"level\":\"{}\",\"target\":{},\"kind\":{},\"message\":{},\"fields\":{{{fields}}}}}",
+        nanos / 1_000_000_000,
+        nanos % 1_000_000_000,
+        event.task().map_or(Json::Null, Json::from),
+        event.level().as_str(),
+        Json::from(event.target()),
+        event.kind().map_or(Json::Null, Json::from),
+        event.message().map_or(Json::Null, Json::from),
+    )
 }
 
 /// The fields of `event` as a JSON object (keys sorted, as `serde_json::Map` keeps them).
@@ -117,6 +125,7 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use serde_json::json;
     use vtsim_runtime::{time, Sim};
 
     /// A small trace with discover events, a tablet connection and two overlapping queries.
@@ -247,5 +256,18 @@ pub(crate) mod tests {
         let plain = lines.last().unwrap();
         assert_eq!(plain["kind"], Json::Null);
         assert_eq!(plain["message"], "no kind here");
+        // Keys in a fixed order, fields as written (not sorted).
+        let line = text
+            .lines()
+            .find(|l| l.contains("discover.failed"))
+            .unwrap();
+        assert!(
+            line.starts_with(r#"{"t_ns":60008000000,"time":"60.008000000s","task":"#),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(r#""fields":{"error":"timeout","ratio":0.5,"ok":false}}"#),
+            "{line}"
+        );
     }
 }

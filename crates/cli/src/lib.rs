@@ -16,13 +16,19 @@
 //! line every failure prints.
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod app;
 mod chrome;
+mod cli;
+mod commands;
 mod export;
 mod files;
+mod pool;
 mod provenance;
 mod seeds;
 mod severity;
+mod verdict;
 
+pub use app::main_with;
 pub use export::{write_trace, Format, TraceFilter};
 pub use files::scenario_files;
 pub use provenance::{replay_command, shell_quote, version_line, COMMIT, LONG_VERSION, VERSION};

@@ -1,6 +1,5 @@
-//! The `vtsim` binary. Its subcommands arrive with vtsim-world's scenario runner; until then it
-//! only reports its version.
+//! The `vtsim` binary; everything lives in the `vtsim_cli` library.
 
-fn main() {
-    println!("vtsim {}", vtsim_cli::LONG_VERSION);
+fn main() -> std::process::ExitCode {
+    vtsim_cli::main_with(std::env::args_os())
 }
