@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use crate::cli::{CheckArgs, SeedArgs};
 use crate::commands::{emit, load, note, replay_hint};
 use crate::severity::Severity;
-use crate::verdict::run_seed;
+use crate::verdict::{run_seed, Verdict};
 
 /// What the hidden `__trace` subcommand prints, read back by the parent.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,88 +33,108 @@ pub(crate) fn check(args: CheckArgs) -> Severity {
             return Severity::Failed;
         }
     };
-    let spawn = || {
-        Command::new(&exe)
+    let child = || {
+        let mut command = Command::new(&exe);
+        command
             .arg("__trace")
             .arg(&args.file)
             .arg("--seed")
-            .arg(seed.to_string())
+            .arg(seed.to_string());
+        command
+    };
+    let [a, b] = match run_children([child(), child()]) {
+        Ok(runs) => runs,
+        Err(severity) => return severity,
+    };
+    let (lines, severity) = compare(&a, &b);
+    for line in &lines {
+        emit(line);
+    }
+    if severity == Severity::Pass {
+        note(&format!("seed {seed}: {}", a.outcome));
+    } else {
+        emit(&format!("  replay: {}", replay_hint(&args.file, seed)));
+    }
+    severity
+}
+
+/// Runs both children at once (two cores, half the wait) and reads what they printed. A child
+/// that fails passes on its stderr and its exit code (2 for a bad file).
+fn run_children(commands: [Command; 2]) -> Result<[ChildRun; 2], Severity> {
+    let mut children = Vec::with_capacity(2);
+    for mut command in commands {
+        let spawned = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-    };
-    // Both at once: two cores, half the wait.
-    let children = match (spawn(), spawn()) {
-        (Ok(a), Ok(b)) => [a, b],
-        (Err(err), _) | (_, Err(err)) => {
-            note(&format!(
-                "vtsim check-determinism: cannot start {}: {err}",
-                exe.display()
-            ));
-            return Severity::Failed;
-        }
-    };
-    let mut runs = Vec::with_capacity(2);
-    for (n, child) in children.into_iter().enumerate() {
-        let output = match child.wait_with_output() {
-            Ok(output) => output,
+            .spawn();
+        match spawned {
+            Ok(child) => children.push(child),
             Err(err) => {
                 note(&format!(
-                    "vtsim check-determinism: process {} failed: {err}",
-                    n + 1
+                    "vtsim check-determinism: cannot start {:?}: {err}",
+                    command.get_program()
                 ));
-                return Severity::Failed;
+                return Err(Severity::Failed);
             }
-        };
+        }
+    }
+    let mut runs = Vec::with_capacity(2);
+    for (n, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().map_err(|err| {
+            note(&format!(
+                "vtsim check-determinism: process {} failed: {err}",
+                n + 1
+            ));
+            Severity::Failed
+        })?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
             note(stderr.trim_end());
             let code = output.status.code().unwrap_or(1);
-            return Severity::from_code(code).max(Severity::Failed);
+            return Err(Severity::from_code(code).max(Severity::Failed));
         }
-        match parse_child(&String::from_utf8_lossy(&output.stdout)) {
-            Some(run) => runs.push(run),
-            None => {
-                note(&format!(
-                    "vtsim check-determinism: process {} printed no trace; its stderr:\n{stderr}",
-                    n + 1
-                ));
-                return Severity::Failed;
-            }
-        }
+        let run = parse_child(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+            note(&format!(
+                "vtsim check-determinism: process {} printed no trace; its stderr:\n{stderr}",
+                n + 1
+            ));
+            Severity::Failed
+        })?;
+        runs.push(run);
     }
-    let (a, b) = (&runs[0], &runs[1]);
+    let [a, b]: [ChildRun; 2] = runs.try_into().expect("two children were run");
+    Ok([a, b])
+}
+
+/// The report on two runs of one seed: `deterministic <hash>`, or where they first differ.
+fn compare(a: &ChildRun, b: &ChildRun) -> (Vec<String>, Severity) {
     if a == b {
-        emit(&format!("deterministic {}", a.hash));
-        note(&format!("seed {seed}: {}", a.outcome));
-        return Severity::Pass;
+        return (vec![format!("deterministic {}", a.hash)], Severity::Pass);
     }
-    emit(&format!(
-        "nondeterministic: seed {seed} of {} gave two different runs",
-        args.file.display()
-    ));
-    emit(&format!("  hashes: {} and {}", a.hash, b.hash));
+    let mut lines = vec![
+        "nondeterministic: the same seed gave two different runs".to_owned(),
+        format!("  hashes: {} and {}", a.hash, b.hash),
+    ];
     match first_difference(&a.trace, &b.trace) {
         Some((index, left, right)) => {
-            emit(&format!("  first difference at event {index}:"));
-            emit(&format!(
+            lines.push(format!("  first difference at event {index}:"));
+            lines.push(format!(
                 "  first process:  {}",
                 left.unwrap_or("<trace ended>")
             ));
-            emit(&format!(
+            lines.push(format!(
                 "  second process: {}",
                 right.unwrap_or("<trace ended>")
             ));
         }
         None => {
-            emit("  the traces are equal, the outcomes are not:");
-            emit(&format!("  first process:  {}", a.outcome));
-            emit(&format!("  second process: {}", b.outcome));
+            lines.push("  the traces are equal, the outcomes are not:".to_owned());
+            lines.push(format!("  first process:  {}", a.outcome));
+            lines.push(format!("  second process: {}", b.outcome));
         }
     }
-    emit(&format!("  replay: {}", replay_hint(&args.file, seed)));
-    Severity::Nondeterministic
+    (lines, Severity::Nondeterministic)
 }
 
 /// The hidden `__trace` subcommand: hash, outcome and full trace of one seed, for the parent.
@@ -125,7 +145,7 @@ pub(crate) fn child(args: SeedArgs) -> Severity {
     };
     let (hash, outcome, trace) = match run_seed(&scenario, args.seed) {
         Ok(run) => {
-            let verdict = crate::verdict::Verdict::of(&run);
+            let verdict = Verdict::of(&run);
             let outcome = verdict.what.unwrap_or_else(|| "pass".to_owned());
             (verdict.hash, outcome, run.trace.to_text())
         }
@@ -143,10 +163,10 @@ pub(crate) fn child(args: SeedArgs) -> Severity {
 }
 
 fn parse_child(stdout: &str) -> Option<ChildRun> {
-    let mut lines = stdout.splitn(3, '\n');
-    let hash = lines.next()?.strip_prefix("hash ")?.to_owned();
-    let outcome = lines.next()?.strip_prefix("outcome ")?.to_owned();
-    let trace = lines.next().unwrap_or_default().to_owned();
+    let mut parts = stdout.splitn(3, '\n');
+    let hash = parts.next()?.strip_prefix("hash ")?.to_owned();
+    let outcome = parts.next()?.strip_prefix("outcome ")?.to_owned();
+    let trace = parts.next().unwrap_or_default().to_owned();
     Some(ChildRun {
         hash,
         outcome,
@@ -174,6 +194,13 @@ fn first_difference<'t>(
 mod tests {
     use super::*;
 
+    /// A stand-in child that prints `text`, as `vtsim __trace` would.
+    fn printing(text: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!("printf '{text}'"));
+        command
+    }
+
     #[test]
     fn child_output_round_trips() {
         let run =
@@ -196,5 +223,62 @@ mod tests {
             first_difference("a\n", "a\nx\n"),
             Some((1, None, Some("x")))
         );
+    }
+
+    #[test]
+    fn two_processes_with_the_same_run_are_deterministic() {
+        let same = "hash 0a\\noutcome pass\\nA\\nB\\n";
+        let [a, b] = run_children([printing(same), printing(same)]).unwrap();
+        let (lines, severity) = compare(&a, &b);
+        assert_eq!(severity, Severity::Pass);
+        assert_eq!(lines, ["deterministic 0a"]);
+    }
+
+    #[test]
+    fn two_processes_that_differ_name_the_first_differing_event() {
+        let [a, b] = run_children([
+            printing("hash 0a\\noutcome pass\\nA\\nB\\nC\\n"),
+            printing("hash 0b\\noutcome pass\\nA\\nX\\n"),
+        ])
+        .unwrap();
+        let (lines, severity) = compare(&a, &b);
+        assert_eq!(severity, Severity::Nondeterministic);
+        assert_eq!(severity.code(), 4);
+        assert_eq!(
+            lines,
+            [
+                "nondeterministic: the same seed gave two different runs",
+                "  hashes: 0a and 0b",
+                "  first difference at event 1:",
+                "  first process:  B",
+                "  second process: X",
+            ]
+        );
+        // Same trace, different outcomes (a wall-time limit hit once) is nondeterminism too.
+        let [a, b] = run_children([
+            printing("hash 0a\\noutcome pass\\nA\\n"),
+            printing("hash 0a\\noutcome liveness: wall\\nA\\n"),
+        ])
+        .unwrap();
+        let (lines, severity) = compare(&a, &b);
+        assert_eq!(severity, Severity::Nondeterministic);
+        assert_eq!(lines[3], "  first process:  pass");
+    }
+
+    #[test]
+    fn a_failing_child_passes_on_its_exit_code() {
+        let mut bad_input = Command::new("sh");
+        bad_input
+            .arg("-c")
+            .arg("echo 'x.toml:1:1: duration: missing' >&2; exit 2");
+        let ok = printing("hash 0a\\noutcome pass\\n");
+        assert_eq!(
+            run_children([ok, bad_input]).unwrap_err(),
+            Severity::BadInput
+        );
+        let mut garbage = Command::new("sh");
+        garbage.arg("-c").arg("echo hello");
+        let ok = printing("hash 0a\\noutcome pass\\n");
+        assert_eq!(run_children([garbage, ok]).unwrap_err(), Severity::Failed);
     }
 }
