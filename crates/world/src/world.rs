@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use vtsim_discover::{OrcClient, OrcConfig};
 use vtsim_runtime::task;
-use vtsim_runtime::time;
+use vtsim_runtime::time::{self, Duration};
 use vtsim_scenario::{Scenario, TabletType as ScenarioTabletType};
 use vtsim_shardconn::{ShardConn, ShardConnConfig, TabletType};
 
@@ -24,9 +24,11 @@ pub const ORC_API_URL: &str = "http://orchestrator:3000/api";
 /// - a `DiscoverLoop` (task `discover-loop`) when `[discover]` is present;
 /// - one task per `[[maintenance]]` episode, firing BeginMaintenance and EndMaintenance the way
 ///   StopSlave and StartSlave do;
-/// - a ShardConn and the workload when `[shard_conn]` is present; a task (`vtgate`) keeps the
-///   ShardConn alive until `duration`, as vtgate would;
-/// - a task (`world/timeline`) that marks fault windows and topo changes in the trace.
+/// - a ShardConn and the workload when `[shard_conn]` is present;
+/// - a task (`world/timeline`) that marks fault windows and topo changes in the trace;
+/// - a task (`world/keeper`) that holds the ShardConn and the Orchestrator client past
+///   `duration`, as vtgate and vttablet would. Its timer also means a run never ends as a
+///   deadlock before `duration`: tasks blocked for good are listed in `Sim::report` instead.
 ///
 /// The handles stay usable after the run, for tests that look at what a peer saw.
 pub struct World {
@@ -154,14 +156,6 @@ impl World {
                 scenario.fixes,
             ));
             workload::start(conn.clone(), load);
-            let keep = conn.clone();
-            let end = instant(scenario.duration);
-            drop(task::spawn_named("vtgate", async move {
-                // vtgate holds its ShardConns for its whole life; the rotation task only has a
-                // weak reference.
-                time::sleep_until(end).await;
-                drop(keep);
-            }));
             topo = Some(server);
             shard_conn = Some(conn);
         }
@@ -169,6 +163,16 @@ impl World {
         if !marks.is_empty() {
             drop(task::spawn_named("world/timeline", write_marks(marks)));
         }
+        // vtgate and the tablet hold their ShardConn and Orchestrator client for their whole life
+        // (the rotation task has only a weak reference). The keeper holds them past the end of the
+        // run, and its timer keeps the clock going through quiet stretches: a world whose tasks
+        // all wait on channels is idle, not deadlocked (such tasks show in `Sim::report`).
+        let keep = (shard_conn.clone(), orc_client.clone());
+        let past_end = instant(scenario.duration) + Duration::from_nanos(1);
+        drop(task::spawn_named("world/keeper", async move {
+            time::sleep_until(past_end).await;
+            drop(keep);
+        }));
         World {
             orchestrator,
             orc_client,
