@@ -7,6 +7,7 @@
 //! ```
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod scenario;
 mod storm;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +48,15 @@ enum Command {
         /// Steps in each loop.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+    },
+    /// Runs seeds 0..N of a scenario file and reports seeds per second and the speed-up over
+    /// real time (virtual seconds per wall second), on one core.
+    Scenario {
+        /// The scenario file, e.g. crates/bench/scenarios/replica-hour.toml.
+        file: std::path::PathBuf,
+        /// How many seeds.
+        #[arg(long, default_value_t = 8)]
+        seeds: u64,
     },
     /// Peak RSS of 100,000 tasks sleeping in one simulation.
     Memory {
@@ -89,5 +99,11 @@ fn main() {
         Command::Compare { storm, rounds } => storm::compare(&storm, rounds),
         Command::Memory { tasks } => storm::memory(tasks),
         Command::TraceCost { events } => storm::trace_cost(events),
+        Command::Scenario { file, seeds } => {
+            if let Err(e) = scenario::run(&file, seeds) {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        }
     }
 }

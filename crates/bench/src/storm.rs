@@ -48,7 +48,7 @@ fn next_delay(rng: &mut Rng, period: u64) -> u64 {
 }
 
 #[allow(clippy::disallowed_methods)] // the benchmark's own stopwatch, outside the simulated world
-fn stopwatch() -> std::time::Instant {
+pub(crate) fn stopwatch() -> std::time::Instant {
     std::time::Instant::now()
 }
 
