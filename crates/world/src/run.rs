@@ -121,9 +121,13 @@ fn sim_config(scenario: &Scenario) -> Config {
         TimerOrder::Fifo => vtsim_runtime::TimerOrder::Fifo,
     };
     config.timer_slop = scenario.timer_slop;
-    config.max_events = Some(usize::try_from(scenario.limits.max_events).unwrap_or(usize::MAX));
+    config.max_events = Some(config_limit(scenario));
     config.max_wall = Some(scenario.limits.max_wall);
     config
+}
+
+fn config_limit(scenario: &Scenario) -> usize {
+    usize::try_from(scenario.limits.max_events).unwrap_or(usize::MAX)
 }
 
 /// Runs one seed of `scenario` in a fresh simulation: builds the [`World`], runs it for
@@ -139,7 +143,18 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedRun {
         // The world's tasks run on; the handles are not needed here.
         drop(World::start(&owned));
     });
+    let limit = config_limit(scenario);
     let outcome = match sim.run_for(scenario.duration) {
+        // The simulation checks its event limit every so many polls; a run with few polls can
+        // end just past it, and the limit should still hold.
+        Ok(()) if sim.trace().len() > limit => Outcome::Liveness(
+            SimError::EventLimit {
+                seed,
+                time: sim.elapsed(),
+                limit,
+            }
+            .to_string(),
+        ),
         Ok(()) => check(scenario, &sim.trace()),
         Err(error @ SimError::Panic { .. }) => Outcome::Panic(error.to_string()),
         Err(error) => Outcome::Liveness(error.to_string()),

@@ -67,10 +67,9 @@ fn call_at(
     })
 }
 
-fn dial_at(
-    tablet: &Tablet,
-    t: Duration,
-) -> task::JoinHandle<(Result<Arc<dyn TabletConn>, TabletError>, Duration)> {
+type Dialled = (Result<Arc<dyn TabletConn>, TabletError>, Duration);
+
+fn dial_at(tablet: &Tablet, t: Duration) -> task::JoinHandle<Dialled> {
     let tablet = tablet.clone();
     task::spawn(async move {
         at(t).await;
