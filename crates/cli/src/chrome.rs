@@ -301,7 +301,7 @@ fn shard_key(event: &Event) -> String {
 /// A field as plain text (strings without their quotes).
 fn text(value: &Value) -> String {
     match value {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s.to_string(),
         other => other.to_string(),
     }
 }

@@ -78,7 +78,7 @@ pub mod trace;
 pub use config::{parse_duration, Config, Scheduler, TimerOrder};
 pub use determinism::{check_determinism, Determinism};
 pub use sim::{Report, Sim, SimBuilder, SimError, StuckTask, TaskInfo};
-pub use trace::{Divergence, Event, Trace, Value};
+pub use trace::{Divergence, Event, Text, Trace, Value};
 pub use vtsim_macros::test;
 
 #[doc(hidden)]

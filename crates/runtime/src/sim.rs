@@ -120,10 +120,13 @@ impl Sim {
             None,
             vec![
                 ("seed", Value::U64(seed)),
-                ("scheduler", Value::Str(core.config.scheduler.to_string())),
+                (
+                    "scheduler",
+                    Value::Str(core.config.scheduler.to_string().into()),
+                ),
                 (
                     "timer_order",
-                    Value::Str(core.config.timer_order.to_string()),
+                    Value::Str(core.config.timer_order.to_string().into()),
                 ),
                 ("timer_slop_ns", Value::U64(nanos(core.config.timer_slop))),
             ],

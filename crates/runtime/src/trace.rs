@@ -8,7 +8,6 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::sync::Once;
 use std::time::Duration;
@@ -34,7 +33,7 @@ pub enum Value {
     /// A float.
     F64(f64),
     /// A string, or anything recorded with `%` or `?`.
-    Str(String),
+    Str(Text),
 }
 
 impl Value {
@@ -80,39 +79,136 @@ pub struct Event {
     fields: Box<[(&'static str, Value)]>,
 }
 
-/// An interned string, or an owned one once the interner is full.
-#[derive(Clone, Debug, PartialEq)]
-enum Text {
+/// A string in a trace: interned when short, since kinds, messages, hosts and keyspaces repeat
+/// across events and runs, so recording one usually allocates nothing.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(Repr);
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Repr {
     Interned(&'static str),
     Owned(Box<str>),
 }
 
 impl Text {
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Interned(s) => s,
-            Text::Owned(s) => s,
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Interned(s) => s,
+            Repr::Owned(s) => s,
         }
+    }
+
+    fn interned(s: &str) -> Text {
+        intern(s)
     }
 }
 
-/// Kinds and messages repeat across events and runs, so each distinct one is stored once for the
-/// life of the process. Bounded, because formatted messages can be unique.
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::interned(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::interned(&s)
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Interns `s` for the life of the thread: each distinct short string is stored once. Bounded,
+/// because formatted messages and errors can be unique.
 fn intern(s: &str) -> Text {
-    use std::sync::Mutex;
-    static INTERNED: Mutex<BTreeMap<&'static str, ()>> = Mutex::new(BTreeMap::new());
-    const MAX_ENTRIES: usize = 1 << 16;
-    const MAX_LEN: usize = 256;
-    let mut map = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((k, _)) = map.get_key_value(s) {
-        return Text::Interned(k);
+    // Looked up, never iterated, so the hash order cannot leak into a trace.
+    #[allow(clippy::disallowed_types)]
+    type Map = std::collections::HashMap<&'static str, (), std::hash::BuildHasherDefault<FxHasher>>;
+    thread_local! {
+        static INTERNED: RefCell<(Map, usize)> = RefCell::new((Map::default(), 0));
     }
-    if map.len() >= MAX_ENTRIES || s.len() > MAX_LEN {
-        return Text::Owned(s.into());
+    const MAX_LEN: usize = 96;
+    const MAX_BYTES: usize = 16 << 20;
+    if s.len() > MAX_LEN {
+        return Text(Repr::Owned(s.into()));
     }
-    let leaked: &'static str = Box::leak(s.into());
-    map.insert(leaked, ());
-    Text::Interned(leaked)
+    INTERNED.with(|i| {
+        let mut i = i.borrow_mut();
+        if let Some((k, _)) = i.0.get_key_value(s) {
+            return Text(Repr::Interned(k));
+        }
+        if i.1 + s.len() > MAX_BYTES {
+            return Text(Repr::Owned(s.into()));
+        }
+        let leaked: &'static str = Box::leak(s.into());
+        i.1 += s.len();
+        i.0.insert(leaked, ());
+        Text(Repr::Interned(leaked))
+    })
+}
+
+/// The multiply-rotate hash of rustc's `FxHasher`: a few instructions for the short strings
+/// interned here, where SipHash spent more than the rest of the recording.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(26) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(26) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(26) ^ u64::from(b)).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn intern_static(s: &str) -> &'static str {
+    match intern(s).0 {
+        Repr::Interned(k) => k,
+        // Kinds are a small vocabulary; one past the bound is kept for good.
+        Repr::Owned(k) => Box::leak(k),
+    }
 }
 
 impl Event {
@@ -130,10 +226,7 @@ impl Event {
             task,
             level,
             target,
-            kind: kind.map(|k| match intern(k) {
-                Text::Interned(k) => k,
-                Text::Owned(k) => Box::leak(k),
-            }),
+            kind: kind.map(intern_static),
             message: message.map(intern),
             fields: fields.into_boxed_slice(),
         }
@@ -166,7 +259,7 @@ impl Event {
 
     /// The message, if any.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_ref().map(Text::as_str)
+        self.message.as_deref()
     }
 
     /// A field other than `kind` and `message`.
@@ -193,7 +286,7 @@ impl fmt::Display for Event {
             write!(f, " {kind}")?;
         }
         if let Some(msg) = &self.message {
-            write!(f, " {:?}", msg.as_str())?;
+            write!(f, " {msg:?}")?;
         }
         for (name, value) in &self.fields {
             write!(f, " {name}={value}")?;
@@ -391,10 +484,7 @@ impl Recorder {
                 let kind = match self.last_kind {
                     Some((addr, k)) if addr == value.as_ptr() as usize && k == value => k,
                     _ => {
-                        let k = match intern(value) {
-                            Text::Interned(k) => k,
-                            Text::Owned(k) => Box::leak(k),
-                        };
+                        let k = intern_static(value);
                         self.last_kind = Some((value.as_ptr() as usize, k));
                         k
                     }
@@ -411,8 +501,7 @@ impl Recorder {
 impl Visit for Recorder {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special(field.name(), value) {
-            self.fields
-                .push((field.name(), Value::Str(value.to_owned())));
+            self.fields.push((field.name(), Value::Str(intern(value))));
         }
     }
 
@@ -422,7 +511,7 @@ impl Visit for Recorder {
         let _ = write!(scratch, "{value:?}");
         if !self.special(field.name(), &scratch) {
             self.fields
-                .push((field.name(), Value::Str(scratch.clone())));
+                .push((field.name(), Value::Str(intern(&scratch))));
         }
         self.scratch = scratch;
     }
