@@ -206,17 +206,17 @@ impl Case {
     }
 }
 
-/// Where two runs of one seed differ (trace first, then outcome), if they do.
+/// Where two runs of one seed differ, if they do: their trace hashes, then the first differing
+/// event, then the outcomes (a wall-time limit hit in one run only).
 fn divergence(a: &SeedRun, b: &SeedRun) -> Option<String> {
-    if let Some(d) = a.trace.first_difference(&b.trace) {
-        return Some(d.to_string());
-    }
-    if a.trace.hash() != b.trace.hash() {
-        return Some(format!(
-            "hashes {} and {}",
-            a.trace.hash_hex(),
-            b.trace.hash_hex()
-        ));
+    let (ha, hb) = (a.trace.hash_hex(), b.trace.hash_hex());
+    if ha != hb {
+        let at = a
+            .trace
+            .first_difference(&b.trace)
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        return Some(format!("trace hashes {ha} and {hb}; {at}"));
     }
     (a.outcome != b.outcome)
         .then(|| format!("same trace, outcomes {} and {}", a.outcome, b.outcome))

@@ -46,10 +46,23 @@ pub enum SeedOverride {
 impl SeedOverride {
     /// The seeds to run for `scenario`, in run order.
     pub fn seeds_for(&self, scenario: &Scenario) -> Vec<u64> {
+        self.seed_set_for(scenario).iter().collect()
+    }
+
+    /// The same seeds as a [`SeedSet`], which stays small for any count.
+    pub fn seed_set_for(&self, scenario: &Scenario) -> SeedSet {
+        let count = |len| SeedSet::Progression {
+            first: 0,
+            step: 1,
+            len,
+        };
         match *self {
-            SeedOverride::File => scenario.seeds.to_vec(),
-            SeedOverride::One(seed) => vec![seed],
-            SeedOverride::Count(n) => Seeds::Count(n).to_vec(),
+            SeedOverride::File => match &scenario.seeds {
+                Seeds::Count(n) => count(*n),
+                Seeds::List(list) => SeedSet::List(list.clone()),
+            },
+            SeedOverride::One(seed) => SeedSet::List(vec![seed]),
+            SeedOverride::Count(n) => count(n),
         }
     }
 }

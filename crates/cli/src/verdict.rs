@@ -18,13 +18,14 @@ pub(crate) struct Verdict {
     pub(crate) label: &'static str,
     /// What failed, on one line; `None` for a pass.
     pub(crate) what: Option<String>,
-    /// The trace hash, 16 hex digits (empty when the runner itself panicked).
-    pub(crate) hash: String,
+    /// The trace hash, 16 hex digits, when asked for (hashing formats every event, which costs
+    /// as much as a cheap run) and when there is a trace (the runner itself may panic).
+    pub(crate) hash: Option<String>,
 }
 
 impl Verdict {
-    /// The verdict on a finished run.
-    pub(crate) fn of(run: &SeedRun) -> Verdict {
+    /// The verdict on a finished run, with the trace hash when `hashed`.
+    pub(crate) fn of(run: &SeedRun, hashed: bool) -> Verdict {
         let (label, severity) = match &run.outcome {
             Outcome::Pass => ("pass", Severity::Pass),
             Outcome::Failed(_) => ("failed", Severity::Failed),
@@ -36,7 +37,7 @@ impl Verdict {
             severity,
             label,
             what: (!run.outcome.is_pass()).then(|| one_line(&run.outcome.to_string())),
-            hash: run.trace.hash_hex(),
+            hash: hashed.then(|| run.trace.hash_hex()),
         }
     }
 
@@ -50,7 +51,9 @@ impl Verdict {
             self.what
                 .as_deref()
                 .map_or(serde_json::Value::Null, serde_json::Value::from),
-            serde_json::Value::from(self.hash.as_str()),
+            self.hash
+                .as_deref()
+                .map_or(serde_json::Value::Null, serde_json::Value::from),
         )
     }
 }
@@ -70,19 +73,19 @@ pub(crate) fn run_seed(scenario: &Scenario, seed: u64) -> Result<SeedRun, Verdic
                 severity: Severity::Failed,
                 label: "panic",
                 what: Some(one_line(&format!("the vtsim runner panicked: {message}"))),
-                hash: String::new(),
+                hash: None,
             }
         },
     )
 }
 
 /// Runs one seed; with `twice`, runs it again and compares the traces (the determinism check).
-pub(crate) fn judge(scenario: &Scenario, seed: u64, twice: bool) -> Verdict {
+pub(crate) fn judge(scenario: &Scenario, seed: u64, twice: bool, hashed: bool) -> Verdict {
     let first = match run_seed(scenario, seed) {
         Ok(run) => run,
         Err(verdict) => return verdict,
     };
-    let verdict = Verdict::of(&first);
+    let verdict = Verdict::of(&first, hashed);
     if !twice {
         return verdict;
     }
@@ -90,9 +93,10 @@ pub(crate) fn judge(scenario: &Scenario, seed: u64, twice: bool) -> Verdict {
         Ok(run) => run,
         Err(verdict) => return verdict,
     };
-    let divergence = first
-        .trace
-        .first_difference(&second.trace)
+    // Events compare without formatting them; only a difference is worth the text.
+    let divergence = (first.trace != second.trace)
+        .then(|| first.trace.first_difference(&second.trace))
+        .flatten()
         .map(|d| d.to_string());
     let divergence = divergence.or_else(|| {
         (first.outcome != second.outcome).then(|| {
@@ -146,7 +150,7 @@ mod tests {
             severity: Severity::Failed,
             label: "failed",
             what: Some("expect[0] q: expected \"x\"".into()),
-            hash: "00ff".into(),
+            hash: Some("00ff".into()),
         };
         assert_eq!(
             verdict.to_json(),

@@ -145,9 +145,13 @@ pub(crate) fn child(args: SeedArgs) -> Severity {
     };
     let (hash, outcome, trace) = match run_seed(&scenario, args.seed) {
         Ok(run) => {
-            let verdict = Verdict::of(&run);
+            let verdict = Verdict::of(&run, true);
             let outcome = verdict.what.unwrap_or_else(|| "pass".to_owned());
-            (verdict.hash, outcome, run.trace.to_text())
+            (
+                verdict.hash.unwrap_or_default(),
+                outcome,
+                run.trace.to_text(),
+            )
         }
         Err(verdict) => (
             String::new(),

@@ -29,7 +29,7 @@ pub(crate) fn explore(args: ExploreArgs) -> Severity {
     for_each_seed(
         &seeds,
         usize::from(args.jobs.jobs),
-        |seed| judge(&scenario, seed, false),
+        |seed| judge(&scenario, seed, false, args.json),
         |_, verdict| {
             worst.absorb(verdict.severity);
             if args.json {

@@ -30,7 +30,8 @@ pub(crate) fn replay(args: ReplayArgs) -> Severity {
             return verdict.severity;
         }
     };
-    let verdict = Verdict::of(&run);
+    // `--hash` prints the hash itself; otherwise stderr names it.
+    let verdict = Verdict::of(&run, !args.hash);
     let filter = TraceFilter {
         kinds: args.kind,
         from: args.from,
@@ -38,7 +39,7 @@ pub(crate) fn replay(args: ReplayArgs) -> Severity {
     };
     let mut bytes = Vec::new();
     let shown = if args.hash {
-        bytes.extend_from_slice(format!("{}\n", verdict.hash).as_bytes());
+        bytes.extend_from_slice(format!("{}\n", run.trace.hash_hex()).as_bytes());
         0
     } else {
         let events = filter.apply(&run.trace);
@@ -70,7 +71,7 @@ pub(crate) fn replay(args: ReplayArgs) -> Severity {
             scenario.name,
             verdict.what.as_deref().unwrap_or("pass"),
             run.trace.len(),
-            verdict.hash,
+            verdict.hash.as_deref().unwrap_or_default(),
             version_line()
         ));
     }
