@@ -83,7 +83,7 @@
 //!
 //! | kind | level | when | fields |
 //! |---|---|---|---|
-//! | `query.start` | debug | a workload query starts | `query` (its id, `q17`, also the text the ShardConn logs), `transaction`, `stream` |
+//! | `query.start` | debug | a workload query starts (no message: it is the hottest event) | `query` (its id, `q17`: also the query text, so the ShardConn's `query.ok`/`query.failed`/`query.retry` carry it too), `transaction`, `stream` |
 //! | `orchestrator.request` | debug | a request reaches the Orchestrator | `call`, `path`, `answer`, `outage`, `in_maintenance` |
 //! | `topo.error` | debug | a topo fetch starts in an error window | |
 //! | `topo.change` | info | the topo endpoint list changes | `endpoints` |
