@@ -6,7 +6,7 @@ use std::sync::Arc;
 use vtsim_discover::{OrcClient, OrcConfig};
 use vtsim_runtime::task;
 use vtsim_runtime::time::{self, Duration};
-use vtsim_scenario::{Scenario, TabletType as ScenarioTabletType};
+use vtsim_scenario::{DurationRange, Scenario, TabletType as ScenarioTabletType};
 use vtsim_shardconn::{ShardConn, ShardConnConfig, TabletType};
 
 use crate::faults::{instant, write_marks, Mark, MarkKind};
@@ -14,6 +14,9 @@ use crate::orchestrator::Orchestrator;
 use crate::tablet::Tablets;
 use crate::topo::TopoServer;
 use crate::workload;
+
+/// How long streams run when a scenario has no workload to say so.
+const DEFAULT_STREAM_DURATION: DurationRange = DurationRange::fixed(Duration::from_secs(1));
 
 /// The API URL the simulated tablet's Orchestrator client is configured with.
 pub const ORC_API_URL: &str = "http://orchestrator:3000/api";
@@ -116,7 +119,7 @@ impl World {
         let mut topo = None;
         let mut tablets = Tablets::default();
         let mut shard_conn = None;
-        if let (Some(sc), Some(load)) = (&scenario.shard_conn, &scenario.workload) {
+        if let Some(sc) = &scenario.shard_conn {
             let ty = tablet_type(sc.tablet_type);
             let server = Arc::new(TopoServer::new(
                 &sc.keyspace,
@@ -134,7 +137,13 @@ impl World {
                     detail: format!("{:?}", change.endpoints),
                 });
             }
-            tablets = Tablets::new(&scenario.tablets, load.stream_duration);
+            // A validated scenario always has a workload with `[shard_conn]`; one built in code
+            // may not, and then runs the ShardConn with no queries.
+            let streams = scenario
+                .workload
+                .as_ref()
+                .map_or(DEFAULT_STREAM_DURATION, |w| w.stream_duration);
+            tablets = Tablets::new(&scenario.tablets, streams);
             for tablet in tablets.iter() {
                 let peer = format!("tablet/{}", tablet.endpoint().uid);
                 marks.extend(Mark::windows(&peer, tablet.outages()));
@@ -155,7 +164,9 @@ impl World {
                 config,
                 scenario.fixes,
             ));
-            workload::start(conn.clone(), load);
+            if let Some(load) = &scenario.workload {
+                workload::start(conn.clone(), load);
+            }
             topo = Some(server);
             shard_conn = Some(conn);
         }
