@@ -4,3 +4,5 @@
 mod production;
 // `#[vtsim::test]` through the facade crate: seeds, pinning, replay lines.
 mod seeds;
+// The complete examples in docs/scenarios.md pass, seed after seed.
+mod docs;
