@@ -672,6 +672,9 @@ fn close_closes_in_the_background_and_counts_dangling() {
             time::sleep(ms(100)).await;
             let q2 = sc.execute("select 1", false, None).await.is_ok();
             let q1 = q1.await.unwrap();
+            // The background close runs once q1 lets go of the read lock; whether it runs before
+            // this task resumes is up to the scheduler, so give it the instant.
+            time::sleep(Duration::from_nanos(1)).await;
             let after_q1 = sc.dangling();
             time::sleep(Duration::from_secs(60)).await; // well past several rotation lifetimes
             (at_close, q1, q2, after_q1)
