@@ -168,8 +168,8 @@ impl Balancer {
         node.retry_at = Some(retry_at);
         tracing::info!(
             kind = "shardconn.markdown",
-            keyspace = %self.target.keyspace,
-            shard = %self.target.shard,
+            keyspace = self.target.keyspace.as_str(),
+            shard = self.target.shard.as_str(),
             tablet_type = self.target.tablet_type.lower(),
             uid,
             host = %node.endpoint.host,

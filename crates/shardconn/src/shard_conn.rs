@@ -442,8 +442,8 @@ impl Inner {
         let endpoint = current.conn.endpoint();
         tracing::info!(
             kind = "shardconn.rotated",
-            keyspace = %self.target.keyspace,
-            shard = %self.target.shard,
+            keyspace = self.target.keyspace.as_str(),
+            shard = self.target.shard.as_str(),
             tablet_type = self.target.tablet_type.lower(),
             uid = endpoint.uid,
             host = %endpoint.host,
@@ -498,8 +498,8 @@ impl Inner {
             let error = result.as_ref().err().map(ToString::to_string);
             tracing::info!(
                 kind = "shardconn.consolidated",
-                keyspace = %self.target.keyspace,
-                shard = %self.target.shard,
+                keyspace = self.target.keyspace.as_str(),
+                shard = self.target.shard.as_str(),
                 tablet_type = self.target.tablet_type.lower(),
                 ok = result.is_ok(),
                 error = error.as_deref().unwrap_or(""),
@@ -540,8 +540,8 @@ impl Inner {
             let dial_start = time::now();
             tracing::info!(
                 kind = "shardconn.dial",
-                keyspace = %self.target.keyspace,
-                shard = %self.target.shard,
+                keyspace = self.target.keyspace.as_str(),
+                shard = self.target.shard.as_str(),
                 tablet_type = self.target.tablet_type.lower(),
                 uid = endpoint.uid,
                 host = %endpoint.host,
@@ -574,8 +574,8 @@ impl Inner {
                     state.current = Some(current.clone());
                     tracing::info!(
                         kind = "shardconn.connected",
-                        keyspace = %self.target.keyspace,
-                        shard = %self.target.shard,
+                        keyspace = self.target.keyspace.as_str(),
+                        shard = self.target.shard.as_str(),
                         tablet_type = self.target.tablet_type.lower(),
                         uid = endpoint.uid,
                         host = %endpoint.host,
@@ -587,8 +587,8 @@ impl Inner {
                 Err(error) => {
                     tracing::warn!(
                         kind = "shardconn.dial_failed",
-                        keyspace = %self.target.keyspace,
-                        shard = %self.target.shard,
+                        keyspace = self.target.keyspace.as_str(),
+                        shard = self.target.shard.as_str(),
                         tablet_type = self.target.tablet_type.lower(),
                         uid = endpoint.uid,
                         host = %endpoint.host,
@@ -738,8 +738,8 @@ impl Inner {
     ) {
         tracing::info!(
             kind = "query.retry",
-            keyspace = %self.target.keyspace,
-            shard = %self.target.shard,
+            keyspace = self.target.keyspace.as_str(),
+            shard = self.target.shard.as_str(),
             tablet_type = self.target.tablet_type.lower(),
             query,
             attempt,
@@ -753,8 +753,8 @@ impl Inner {
     fn query_ok(&self, query: &str, uid: u32, attempts: u32, started: Instant, complete: bool) {
         tracing::info!(
             kind = "query.ok",
-            keyspace = %self.target.keyspace,
-            shard = %self.target.shard,
+            keyspace = self.target.keyspace.as_str(),
+            shard = self.target.shard.as_str(),
             tablet_type = self.target.tablet_type.lower(),
             query,
             uid,
@@ -775,8 +775,8 @@ impl Inner {
     ) {
         tracing::warn!(
             kind = "query.failed",
-            keyspace = %self.target.keyspace,
-            shard = %self.target.shard,
+            keyspace = self.target.keyspace.as_str(),
+            shard = self.target.shard.as_str(),
             tablet_type = self.target.tablet_type.lower(),
             query,
             uid = error.endpoint.as_ref().map_or(0, |e| e.uid),
