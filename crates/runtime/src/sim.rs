@@ -219,7 +219,11 @@ impl Sim {
         };
         // A task waits on a timer when an armed timer was last polled by it.
         let mut on_timer = vec![false; st.tasks.len()];
-        for t in st.timers.iter().filter(|t| t.armed && t.owner != NO_TASK) {
+        for t in st
+            .timers
+            .iter()
+            .filter(|t| t.state & ARMED != 0 && t.owner != NO_TASK)
+        {
             on_timer[t.owner as usize] = true;
         }
         for (i, slot) in st
@@ -466,6 +470,10 @@ struct State {
     /// Timers due now, being sorted into their firing order.
     due: Vec<TimerKey>,
     timers: Vec<TimerSlot>,
+    /// Orders timers due at the same instant; by timer slot.
+    ties: Vec<u64>,
+    /// The wakers of timers last polled with a waker that is not the executor's own; by timer slot.
+    foreign: Vec<Option<Waker>>,
     timer_free: Vec<u32>,
     live_timers: usize,
     timer_seq: u64,
@@ -500,14 +508,41 @@ impl TaskSlot {
     }
 }
 
+/// A timer, 16 bytes: what firing it touches and nothing more. The tie key and a foreign waker
+/// live in side tables.
+#[derive(Clone, Copy)]
 struct TimerSlot {
-    gen: u32,
-    /// Orders timers due at the same instant.
-    tie: u64,
-    armed: bool,
-    fired: bool,
+    /// `gen << GEN_SHIFT | FOREIGN | FIRED | ARMED`.
+    state: u32,
+    /// The task that last polled it, or `NO_TASK`.
     owner: u32,
-    waker: Option<Waker>,
+    /// The task key of its waker, when that is the executor's own (not `FOREIGN`).
+    target: u64,
+}
+
+const ARMED: u32 = 1;
+const FIRED: u32 = 2;
+/// Its waker is someone else's, kept in `State::foreign`.
+const FOREIGN: u32 = 4;
+const GEN_SHIFT: u32 = 3;
+
+impl TimerSlot {
+    #[inline]
+    fn gen(self) -> u32 {
+        self.state >> GEN_SHIFT
+    }
+
+    /// True when the handle `gen` names this slot's current timer and it is armed.
+    #[inline]
+    fn is_armed(self, gen: u32) -> bool {
+        self.state & ARMED != 0 && self.gen() == gen
+    }
+
+    /// Frees the slot for the next timer: a new generation, no flags.
+    #[inline]
+    fn retire(&mut self) {
+        self.state = (self.gen().wrapping_add(1) << GEN_SHIFT) & !(ARMED | FIRED | FOREIGN);
+    }
 }
 
 /// The ready queue; entries are `gen << 32 | slot`.
@@ -568,6 +603,8 @@ impl Core {
                 heap: TimerHeap::default(),
                 due: Vec::new(),
                 timers: Vec::new(),
+                ties: Vec::new(),
+                foreign: Vec::new(),
                 timer_free: Vec::new(),
                 live_timers: 0,
                 timer_seq: 0,
@@ -684,29 +721,32 @@ impl Core {
             Some(idx) => idx,
             None => {
                 st.timers.push(TimerSlot {
-                    gen: 0,
-                    tie: 0,
-                    armed: false,
-                    fired: false,
+                    state: 0,
                     owner: NO_TASK,
-                    waker: None,
+                    target: 0,
                 });
+                st.ties.push(0);
+                st.foreign.push(None);
                 u32::try_from(st.timers.len() - 1).expect("fewer than 4 billion timers")
             }
         };
         let slot = &mut st.timers[idx as usize];
-        slot.armed = true;
-        slot.fired = false;
+        let gen = slot.gen();
         slot.owner = owner;
-        slot.waker = Some(waker.clone());
-        let gen = slot.gen;
+        if std::ptr::eq(waker.vtable(), &VTABLE) {
+            slot.state = gen << GEN_SHIFT | ARMED;
+            slot.target = waker.data() as usize as u64;
+        } else {
+            slot.state = gen << GEN_SHIFT | ARMED | FOREIGN;
+            st.foreign[idx as usize] = Some(waker.clone());
+        }
         st.live_timers += 1;
         st.timer_seq += 1;
         let tie = match st.tie_key {
             Some(key) => mix(st.timer_seq ^ key),
             None => st.timer_seq,
         };
-        st.timers[idx as usize].tie = tie;
+        st.ties[idx as usize] = tie;
         st.heap.push(TimerKey {
             deadline,
             timer: pack(idx, gen),
@@ -719,17 +759,27 @@ impl Core {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
         let slot = &mut st.timers[idx as usize];
-        if slot.gen != gen {
+        if slot.gen() != gen {
             return true;
         }
-        if slot.fired {
-            slot.fired = false;
-            slot.gen = slot.gen.wrapping_add(1);
+        if slot.state & FIRED != 0 {
+            slot.retire();
             st.timer_free.push(idx);
             return true;
         }
-        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            slot.waker = Some(waker.clone());
+        if std::ptr::eq(waker.vtable(), &VTABLE) {
+            if slot.state & FOREIGN != 0 {
+                slot.state &= !FOREIGN;
+                st.foreign[idx as usize] = None;
+            }
+            slot.target = waker.data() as usize as u64;
+        } else if slot.state & FOREIGN == 0
+            || !st.foreign[idx as usize]
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+        {
+            slot.state |= FOREIGN;
+            st.foreign[idx as usize] = Some(waker.clone());
         }
         slot.owner = self.current.get().unwrap_or(NO_TASK);
         false
@@ -743,17 +793,20 @@ impl Core {
             };
             let st = &mut *st;
             let slot = &mut st.timers[idx as usize];
-            if slot.gen != gen {
+            if slot.gen() != gen {
                 return;
             }
-            if slot.armed {
-                slot.armed = false;
+            if slot.state & ARMED != 0 {
                 st.live_timers -= 1;
             }
-            slot.fired = false;
-            slot.gen = slot.gen.wrapping_add(1);
+            let foreign = slot.state & FOREIGN != 0;
+            slot.retire();
             st.timer_free.push(idx);
-            slot.waker.take()
+            if foreign {
+                st.foreign[idx as usize].take()
+            } else {
+                None
+            }
         };
         drop(waker);
     }
@@ -998,8 +1051,7 @@ impl State {
     fn next_deadline(&mut self) -> Option<u64> {
         while let Some(top) = self.heap.peek() {
             let (idx, gen) = unpack(top.timer);
-            let slot = &self.timers[idx as usize];
-            if slot.gen == gen && slot.armed {
+            if self.timers[idx as usize].is_armed(gen) {
                 return Some(top.deadline);
             }
             self.heap.pop();
@@ -1013,28 +1065,29 @@ impl State {
         while self.heap.peek().is_some_and(|k| k.deadline <= now) {
             let key = self.heap.pop().expect("peeked");
             let (idx, gen) = unpack(key.timer);
-            let slot = &self.timers[idx as usize];
-            if slot.gen == gen && slot.armed {
+            if self.timers[idx as usize].is_armed(gen) {
                 self.due.push(key);
             }
         }
         if self.due.len() > 1 {
-            let timers = &self.timers;
+            let ties = &self.ties;
             self.due
-                .sort_unstable_by_key(|k| timers[unpack(k.timer).0 as usize].tie);
+                .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
         }
         let mut due = std::mem::take(&mut self.due);
         for key in due.drain(..) {
-            let slot = &mut self.timers[unpack(key.timer).0 as usize];
-            slot.armed = false;
-            slot.fired = true;
+            let idx = unpack(key.timer).0 as usize;
+            let slot = &mut self.timers[idx];
             self.live_timers -= 1;
-            if let Some(w) = slot.waker.take() {
-                if std::ptr::eq(w.vtable(), &VTABLE) {
-                    self.wake(w.data() as usize as u64);
-                } else {
+            if slot.state & FOREIGN != 0 {
+                slot.state = slot.state & !(ARMED | FOREIGN) | FIRED;
+                if let Some(w) = self.foreign[idx].take() {
                     self.fired.push(w);
                 }
+            } else {
+                slot.state = slot.state & !ARMED | FIRED;
+                let target = slot.target;
+                self.wake(target);
             }
         }
         self.due = due;

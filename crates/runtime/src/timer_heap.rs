@@ -10,72 +10,136 @@ pub(crate) struct TimerKey {
     pub(crate) timer: u64,
 }
 
+/// Four entries: one cache line, and exactly the children of one node.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Group([TimerKey; ARITY]);
+
+const EMPTY: Group = Group([TimerKey {
+    deadline: 0,
+    timer: 0,
+}; ARITY]);
+
+/// The heap is stored in cache-line groups with the root at lane `ARITY - 1` of group 0, so the
+/// children of node `j` (`ARITY * j + 1 ..= ARITY * j + ARITY`) are exactly group `j + 1`: a sift
+/// touches one cache line per level rather than two.
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
-    items: Vec<TimerKey>,
+    groups: Vec<Group>,
+    len: usize,
 }
 
 const ARITY: usize = 4;
+/// Where node 0 sits in the flat array of entries.
+const SKEW: usize = ARITY - 1;
 
 impl TimerHeap {
     #[inline]
+    fn base(&mut self) -> *mut TimerKey {
+        self.groups.as_mut_ptr().cast::<TimerKey>()
+    }
+
+    #[inline]
     pub(crate) fn push(&mut self, key: TimerKey) {
-        let mut i = self.items.len();
-        self.items.push(key);
-        while i > 0 {
-            let parent = (i - 1) / ARITY;
-            if self.items[parent].deadline <= key.deadline {
-                break;
-            }
-            self.items[i] = self.items[parent];
-            i = parent;
+        let mut i = self.len;
+        if i + SKEW >= self.groups.len() * ARITY {
+            self.groups.push(EMPTY);
         }
-        self.items[i] = key;
+        self.len = i + 1;
+        let items = self.base();
+        // SAFETY: `Group` is `repr(C)` over `[TimerKey; ARITY]`, so the groups are a flat array of
+        // `groups.len() * ARITY` entries; every node index used is `< len`, and `len - 1 + SKEW` is
+        // below that bound by the check above. (Index arithmetic wraps rather than being checked:
+        // every index is below `len`, which fits in memory.)
+        unsafe {
+            while i > 0 {
+                let parent = (i - 1) / ARITY;
+                let p = *at(items, parent);
+                if p.deadline <= key.deadline {
+                    break;
+                }
+                *at(items, i) = p;
+                i = parent;
+            }
+            *at(items, i) = key;
+        }
     }
 
     #[inline]
     pub(crate) fn peek(&self) -> Option<&TimerKey> {
-        self.items.first()
+        if self.len == 0 {
+            None
+        } else {
+            Some(&self.groups[0].0[SKEW])
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&mut self) -> Option<TimerKey> {
-        let last = self.items.pop()?;
-        let n = self.items.len();
-        if n == 0 {
-            return Some(last);
+        if self.len == 0 {
+            return None;
         }
-        let items = self.items.as_mut_ptr();
-        // SAFETY: every index read or written below is < n = self.items.len(): `first < n` is
-        // checked, children run to `end <= n`, and `i` is always 0 or a child index.
+        let n = self.len - 1;
+        self.len = n;
+        let groups = self.groups.as_mut_ptr();
+        let items = groups.cast::<TimerKey>();
+        // SAFETY: as in `push`, the groups hold at least `n + 1 + SKEW` entries; every node index
+        // read or written below is <= n: a full group of children is read only when its last index
+        // `first + ARITY - 1 < n`, a partial one only up to `n - 1`, and `i` is always 0 or a child
+        // index. The children of node `i` are group `i + 1`.
         unsafe {
-            let top = *items;
-            let mut i = 0;
+            let top = *at(items, 0);
+            if n == 0 {
+                return Some(top);
+            }
+            let last = *at(items, n);
+            let mut i = 0usize;
             loop {
-                let first = i * ARITY + 1;
-                if first >= n {
-                    break;
-                }
-                let end = (first + ARITY).min(n);
-                let mut best = first;
-                let mut best_deadline = (*items.add(first)).deadline;
-                for c in first + 1..end {
-                    let d = (*items.add(c)).deadline;
-                    if d < best_deadline {
-                        best = c;
-                        best_deadline = d;
+                let first = i.wrapping_mul(ARITY).wrapping_add(1);
+                let (best, best_deadline) = if first.wrapping_add(ARITY) <= n {
+                    // A full group, one cache line: the least of four without branches.
+                    let g = &(*groups.add(i.wrapping_add(1))).0;
+                    let (d0, d1, d2, d3) = (g[0].deadline, g[1].deadline, g[2].deadline, g[3].deadline);
+                    let (a, da) = if d1 < d0 { (1, d1) } else { (0, d0) };
+                    let (b, db) = if d3 < d2 { (3, d3) } else { (2, d2) };
+                    let (m, dm) = if db < da { (b, db) } else { (a, da) };
+                    (first.wrapping_add(m), dm)
+                } else if first < n {
+                    let mut best = first;
+                    let mut best_deadline = (*at(items, first)).deadline;
+                    let mut c = first.wrapping_add(1);
+                    while c < n {
+                        let d = (*at(items, c)).deadline;
+                        if d < best_deadline {
+                            best = c;
+                            best_deadline = d;
+                        }
+                        c = c.wrapping_add(1);
                     }
-                }
+                    (best, best_deadline)
+                } else {
+                    break;
+                };
                 if best_deadline >= last.deadline {
                     break;
                 }
-                *items.add(i) = *items.add(best);
+                *at(items, i) = *at(items, best);
                 i = best;
             }
-            *items.add(i) = last;
+            *at(items, i) = last;
             Some(top)
         }
     }
+}
+
+/// The entry of node `j`.
+///
+/// # Safety
+/// `items` points at the heap's groups, and `j + SKEW` is below their number of entries.
+#[inline(always)]
+unsafe fn at(items: *mut TimerKey, j: usize) -> *mut TimerKey {
+    // SAFETY: in bounds by the caller's promise.
+    unsafe { items.add(j.wrapping_add(SKEW)) }
 }
 
 #[cfg(test)]
