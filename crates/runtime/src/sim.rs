@@ -234,7 +234,7 @@ impl Sim {
         {
             if !on_timer[i] && !slot.queued {
                 report.stuck.push(StuckTask {
-                    task: slot.info(),
+                    task: st.meta[i].info(),
                     since: Duration::from_nanos(slot.waiting_since),
                     waited: Duration::from_nanos(now - slot.waiting_since),
                 });
@@ -460,6 +460,8 @@ pub(crate) struct Core {
 
 struct State {
     tasks: Vec<TaskSlot>,
+    /// What only reports and the PCT scheduler read; by task slot.
+    meta: Vec<TaskMeta>,
     free: Vec<u32>,
     alive: usize,
     next_id: u64,
@@ -487,19 +489,25 @@ struct State {
     polls: u64,
 }
 
+/// What a wake and a poll touch, 32 bytes and aligned so that it never straddles a cache line.
+#[repr(align(32))]
 struct TaskSlot {
+    fut: Option<Task>,
+    waiting_since: u64,
     gen: u32,
     alive: bool,
     queued: bool,
     aborted: bool,
-    id: u64,
-    name: Option<Arc<str>>,
-    waiting_since: u64,
-    priority: u64,
-    fut: Option<Task>,
 }
 
-impl TaskSlot {
+/// The cold part of a task slot.
+struct TaskMeta {
+    id: u64,
+    name: Option<Arc<str>>,
+    priority: u64,
+}
+
+impl TaskMeta {
     fn info(&self) -> TaskInfo {
         TaskInfo {
             id: self.id,
@@ -595,6 +603,7 @@ impl Core {
             current: Cell::new(None),
             state: RefCell::new(State {
                 tasks: Vec::new(),
+                meta: Vec::new(),
                 free: Vec::new(),
                 alive: 0,
                 next_id: 1,
@@ -625,7 +634,7 @@ impl Core {
     /// The id of the task being polled.
     pub(crate) fn current_task_id(&self) -> Option<u64> {
         let idx = self.current.get()?;
-        Some(self.state.try_borrow().ok()?.tasks[idx as usize].id)
+        Some(self.state.try_borrow().ok()?.meta[idx as usize].id)
     }
 
     pub(crate) fn spawn(&self, fut: Task, name: Option<Arc<str>>) -> (u32, u32) {
@@ -643,15 +652,17 @@ impl Core {
             Some(idx) => idx,
             None => {
                 st.tasks.push(TaskSlot {
+                    fut: None,
+                    waiting_since: 0,
                     gen: 0,
                     alive: false,
                     queued: false,
                     aborted: false,
+                });
+                st.meta.push(TaskMeta {
                     id: 0,
                     name: None,
-                    waiting_since: 0,
                     priority: 0,
-                    fut: None,
                 });
                 u32::try_from(st.tasks.len() - 1).expect("fewer than 4 billion tasks")
             }
@@ -661,12 +672,13 @@ impl Core {
         slot.alive = true;
         slot.queued = true;
         slot.aborted = false;
-        slot.id = id;
-        slot.name = name;
         slot.waiting_since = now;
-        slot.priority = priority;
         slot.fut = Some(fut);
         let gen = slot.gen;
+        let meta = &mut st.meta[idx as usize];
+        meta.id = id;
+        meta.name = name;
+        meta.priority = priority;
         st.alive += 1;
         st.ready.push(pack(idx, gen));
         (idx, gen)
@@ -862,8 +874,9 @@ impl Core {
                 let mut blocked: Vec<TaskInfo> = st
                     .tasks
                     .iter()
-                    .filter(|s| s.alive)
-                    .map(TaskSlot::info)
+                    .zip(&st.meta)
+                    .filter(|(s, _)| s.alive)
+                    .map(|(_, m)| m.info())
                     .collect();
                 blocked.sort_by_key(|t| t.id);
                 return Err(SimError::Deadlock {
@@ -960,7 +973,7 @@ impl Core {
                 Ok(())
             }
             Err(payload) => {
-                let task = self.state.borrow().tasks[idx as usize].info();
+                let task = self.state.borrow().meta[idx as usize].info();
                 let (message, location) = trace::panic_details(payload.as_ref());
                 self.dropping_panicked.set(true);
                 drop(fut);
@@ -998,7 +1011,7 @@ impl State {
 
     fn pop_ready(&mut self) -> Option<(u32, u32, Task)> {
         loop {
-            let key = self.ready.pop(&mut self.tasks)?;
+            let key = self.ready.pop(&mut self.meta)?;
             let (idx, gen) = unpack(key);
             let slot = &mut self.tasks[idx as usize];
             if slot.gen != gen || !slot.alive {
@@ -1042,8 +1055,8 @@ impl State {
         slot.alive = false;
         slot.queued = false;
         slot.fut = None;
-        slot.name = None;
         slot.gen = slot.gen.wrapping_add(1);
+        self.meta[idx as usize].name = None;
         self.alive -= 1;
         self.free.push(idx);
     }
@@ -1075,6 +1088,7 @@ impl State {
                 .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
         }
         let mut due = std::mem::take(&mut self.due);
+        let mut woke = None;
         for key in due.drain(..) {
             let idx = unpack(key.timer).0 as usize;
             let slot = &mut self.timers[idx];
@@ -1088,9 +1102,51 @@ impl State {
                 slot.state = slot.state & !ARMED | FIRED;
                 let target = slot.target;
                 self.wake(target);
+                woke = Some(target);
             }
         }
         self.due = due;
+        if self.timers.len() >= PREFETCH_MIN_TIMERS {
+            self.prefetch_next(woke);
+        }
+    }
+
+    /// Starts loading what the next firings will touch, which with many timers is out of cache:
+    /// the slots of the timers that can be next (the new minimum's, prefetched a firing ago, and
+    /// its children's), the task slot of the new minimum's waker and that task's future.
+    /// Only a hint to the memory system: nothing observable changes.
+    #[cold]
+    #[inline(never)]
+    fn prefetch_next(&self, woke: Option<u64>) {
+        // The future of the task just woken, about to be polled: a few lines of it.
+        if let Some(Some(fut)) = woke
+            .and_then(|k| self.tasks.get(unpack(k).0 as usize))
+            .map(|t| t.fut.as_ref())
+        {
+            let p = (&**fut as *const dyn Future<Output = ()>).cast::<u8>();
+            let size = std::mem::size_of_val::<dyn Future<Output = ()>>(&**fut);
+            let mut off = 0;
+            while off < size.min(256) {
+                prefetch_ptr(p.wrapping_add(off));
+                off += 64;
+            }
+        }
+        let Some(top) = self.heap.peek() else {
+            return;
+        };
+        for key in self.heap.next_few() {
+            if let Some(t) = self.timers.get(unpack(key.timer).0 as usize) {
+                prefetch(t);
+            }
+        }
+        let Some(t) = self.timers.get(unpack(top.timer).0 as usize) else {
+            return;
+        };
+        if t.state & (ARMED | FOREIGN) == ARMED {
+            if let Some(task) = self.tasks.get(unpack(t.target).0 as usize) {
+                prefetch(task);
+            }
+        }
     }
 }
 
@@ -1105,7 +1161,7 @@ impl Ready {
     }
 
     #[inline]
-    fn pop(&mut self, tasks: &mut [TaskSlot]) -> Option<u64> {
+    fn pop(&mut self, tasks: &mut [TaskMeta]) -> Option<u64> {
         match self {
             Ready::Fifo(q) => q.pop_front(),
             Ready::Random(q, rng) => match q.len() {
@@ -1134,6 +1190,29 @@ impl Ready {
             }
         }
     }
+}
+
+/// Below this many timer slots everything fits in cache and prefetching would only cost.
+const PREFETCH_MIN_TIMERS: usize = 1 << 14;
+
+/// Asks for the cache line holding `*p`.
+#[inline(always)]
+fn prefetch<T>(p: &T) {
+    prefetch_ptr((p as *const T).cast::<u8>());
+}
+
+/// Asks for the cache line holding the byte at `p`, which need not be valid.
+#[inline(always)]
+fn prefetch_ptr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address, and reads nothing
+    // observable. SSE is part of the x86_64 baseline.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[inline]

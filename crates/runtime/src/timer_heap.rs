@@ -15,10 +15,12 @@ pub(crate) struct TimerKey {
 #[repr(C, align(64))]
 struct Group([TimerKey; ARITY]);
 
-const EMPTY: Group = Group([TimerKey {
-    deadline: 0,
-    timer: 0,
-}; ARITY]);
+const EMPTY: Group = Group(
+    [TimerKey {
+        deadline: 0,
+        timer: 0,
+    }; ARITY],
+);
 
 /// The heap is stored in cache-line groups with the root at lane `ARITY - 1` of group 0, so the
 /// children of node `j` (`ARITY * j + 1 ..= ARITY * j + ARITY`) are exactly group `j + 1`: a sift
@@ -74,6 +76,16 @@ impl TimerHeap {
         }
     }
 
+    /// The children of the minimum: the next minimum is among them.
+    #[inline]
+    pub(crate) fn next_few(&self) -> &[TimerKey] {
+        let n = self.len.saturating_sub(1).min(ARITY);
+        match self.groups.get(1) {
+            Some(g) => &g.0[..n],
+            None => &[],
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn pop(&mut self) -> Option<TimerKey> {
         if self.len == 0 {
@@ -99,7 +111,8 @@ impl TimerHeap {
                 let (best, best_deadline) = if first.wrapping_add(ARITY) <= n {
                     // A full group, one cache line: the least of four without branches.
                     let g = &(*groups.add(i.wrapping_add(1))).0;
-                    let (d0, d1, d2, d3) = (g[0].deadline, g[1].deadline, g[2].deadline, g[3].deadline);
+                    let (d0, d1, d2, d3) =
+                        (g[0].deadline, g[1].deadline, g[2].deadline, g[3].deadline);
                     let (a, da) = if d1 < d0 { (1, d1) } else { (0, d0) };
                     let (b, db) = if d3 < d2 { (3, d3) } else { (2, d2) };
                     let (m, dm) = if db < da { (b, db) } else { (a, da) };
