@@ -6,3 +6,5 @@ mod production;
 mod seeds;
 // The complete examples in docs/scenarios.md pass, seed after seed.
 mod docs;
+// Determinism rules that clippy.toml cannot express, checked over the source.
+mod rules;
