@@ -79,13 +79,16 @@ pub struct Event {
     fields: Box<[(&'static str, Value)]>,
 }
 
-/// A string in a trace: interned when short, since kinds, messages, hosts and keyspaces repeat
-/// across events and runs, so recording one usually allocates nothing.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A string in a trace. Short ones (keyspaces, hosts, query ids) are stored inline, and longer
+/// ones that repeat (messages, errors) are interned, so recording one rarely allocates.
+#[derive(Clone)]
 pub struct Text(Repr);
 
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+const INLINE: usize = 22;
+
+#[derive(Clone)]
 enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
     Interned(&'static str),
     Owned(Box<str>),
 }
@@ -94,13 +97,56 @@ impl Text {
     /// The string.
     pub fn as_str(&self) -> &str {
         match &self.0 {
+            // SAFETY: `bytes[..len]` was copied from a `&str` in `Text::new`, so it is UTF-8.
+            Repr::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(&bytes[..usize::from(*len)])
+            },
             Repr::Interned(s) => s,
             Repr::Owned(s) => s,
         }
     }
 
+    fn new(s: &str) -> Text {
+        if s.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Text(Repr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            intern(s)
+        }
+    }
+
     fn interned(s: &str) -> Text {
-        intern(s)
+        Text::new(s)
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -208,6 +254,7 @@ fn intern_static(s: &str) -> &'static str {
         Repr::Interned(k) => k,
         // Kinds are a small vocabulary; one past the bound is kept for good.
         Repr::Owned(k) => Box::leak(k),
+        Repr::Inline { .. } => unreachable!("intern never inlines"),
     }
 }
 
@@ -227,7 +274,7 @@ impl Event {
             level,
             target,
             kind: kind.map(intern_static),
-            message: message.map(intern),
+            message: message.map(Text::new),
             fields: fields.into_boxed_slice(),
         }
     }
@@ -491,7 +538,7 @@ impl Recorder {
                 };
                 self.kind = Some(kind);
             }
-            "message" => self.message = Some(intern(value)),
+            "message" => self.message = Some(Text::new(value)),
             _ => return false,
         }
         true
@@ -501,7 +548,8 @@ impl Recorder {
 impl Visit for Recorder {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special(field.name(), value) {
-            self.fields.push((field.name(), Value::Str(intern(value))));
+            self.fields
+                .push((field.name(), Value::Str(Text::new(value))));
         }
     }
 
@@ -511,7 +559,7 @@ impl Visit for Recorder {
         let _ = write!(scratch, "{value:?}");
         if !self.special(field.name(), &scratch) {
             self.fields
-                .push((field.name(), Value::Str(intern(&scratch))));
+                .push((field.name(), Value::Str(Text::new(&scratch))));
         }
         self.scratch = scratch;
     }

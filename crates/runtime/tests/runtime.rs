@@ -787,3 +787,20 @@ fn watch_wakes_many_waiters_deterministically() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn trace_text_is_the_same_string_however_it_is_stored() {
+    use vtsim_runtime::Text;
+    let short = Text::from("ks");
+    let long = Text::from("a".repeat(40));
+    let huge = Text::from("b".repeat(500));
+    assert_eq!(short.as_str(), "ks");
+    assert_eq!(long.as_str(), "a".repeat(40));
+    assert_eq!(huge.len(), 500);
+    assert_eq!(Text::from("ks"), short);
+    assert_eq!(format!("{short} {short:?}"), "ks \"ks\"");
+    assert!(Text::from("a") < Text::from("b"));
+    let inline_edge = "x".repeat(22);
+    assert_eq!(Text::from(inline_edge.as_str()).as_str(), inline_edge);
+    assert_eq!(Text::from("é".repeat(11).as_str()).as_str(), "é".repeat(11));
+}
