@@ -10,7 +10,7 @@ use toml::Spanned;
 use vtsim_timer::Fixes;
 
 use crate::error::{Diagnostics, ScenarioError};
-use crate::events::{event_kind, family, EVENT_KINDS};
+use crate::events::{event_kind, family, fields_of, EVENT_KINDS};
 use crate::locate::report_toml_error;
 use crate::model::*;
 use crate::raw::*;
@@ -1259,7 +1259,7 @@ impl<'a, 't> Check<'a, 't> {
         };
 
         let window = self.window(e.from.as_ref(), e.until.as_ref(), prefix);
-        let filters = self.filters(e.filters.as_ref(), prefix);
+        let filters = self.filters(e.filters.as_ref(), prefix, event);
         let (line, _) = crate::error::line_column(self.out_text(), expect.span().start);
         Some(Expectation {
             event: event?,
@@ -1278,6 +1278,7 @@ impl<'a, 't> Check<'a, 't> {
         &mut self,
         raw: Option<&std::collections::BTreeMap<String, Spanned<toml::Value>>>,
         prefix: &str,
+        event: Option<&'static str>,
     ) -> Vec<FieldFilter> {
         let mut filters = Vec::new();
         for (field, value) in raw.into_iter().flatten() {
@@ -1289,6 +1290,25 @@ impl<'a, 't> Check<'a, 't> {
                     "the kind is the expectation's event; allowed: other trace fields, such as uid",
                 );
                 continue;
+            }
+            // A field the event never carries would silently match nothing.
+            if let Some(fields) = event.and_then(fields_of) {
+                if !fields.contains(&field.as_str()) {
+                    let kind = event.unwrap_or_default();
+                    let allowed = if fields.is_empty() {
+                        format!("none, {kind} events carry no fields; remove the where")
+                    } else {
+                        fields.join(", ")
+                    };
+                    self.error(
+                        value.span(),
+                        &k,
+                        format!(
+                            "{kind} events have no field \"{field}\", so this would match nothing; allowed: {allowed}"
+                        ),
+                    );
+                    continue;
+                }
             }
             let value = match value.get_ref() {
                 toml::Value::Integer(n) => FieldValue::Int(*n),
@@ -1352,8 +1372,13 @@ impl<'a, 't> Check<'a, 't> {
                 "ticker" if scenario.discover.is_none() && !has_shard_conn => {
                     Some("a [discover] or [shard_conn] section (the components that own tickers)")
                 }
-                "shardconn" | "query" if !has_shard_conn => Some("a [shard_conn] section"),
+                "shardconn" | "query" | "topo" if !has_shard_conn => {
+                    Some("a [shard_conn] section")
+                }
                 "maintenance" if raw.maintenance.is_empty() => Some("a [[maintenance]] episode"),
+                "orchestrator" if scenario.discover.is_none() && raw.maintenance.is_empty() => {
+                    Some("a [discover] section or a [[maintenance]] episode (the Orchestrator's clients)")
+                }
                 _ => None,
             };
             if let Some(needs) = needs {

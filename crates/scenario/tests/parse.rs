@@ -352,7 +352,7 @@ http_status = true
 event = "query.failed"
 min = 1
 max = 10
-where = { uid = 2, retried = false, error = "ConnClosed" }
+where = { uid = 2, timeout = false, error = "ConnClosed" }
 [[expect]]
 event = "maintenance.end"
 max = 1
@@ -467,7 +467,7 @@ min = 0
                 value: FieldValue::Str("ConnClosed".into()),
             },
             FieldFilter {
-                field: "retried".into(),
+                field: "timeout".into(),
                 value: FieldValue::Bool(false),
             },
             FieldFilter {
@@ -478,7 +478,7 @@ min = 0
     );
     assert_eq!(
         e.to_string(),
-        "query.failed min = 1, max = 10 in [0s, 10m) where error = \"ConnClosed\", retried = false, uid = 2"
+        "query.failed min = 1, max = 10 in [0s, 10m) where error = \"ConnClosed\", timeout = false, uid = 2"
     );
     assert_eq!(s.expectations[1].count, CountBound::AtMost(1));
     assert_eq!(s.expectations[2].count, CountBound::AtLeast(0));

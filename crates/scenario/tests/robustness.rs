@@ -38,7 +38,7 @@ http_status = true
 [[expect]]
 event = "discover.failed"
 count = 1
-where = { uid = 2 }
+where = { error = "x" }
 "#;
 
 fn check(text: &str) {
