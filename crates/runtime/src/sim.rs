@@ -2,7 +2,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -555,7 +554,7 @@ impl TimerSlot {
 
 /// The ready queue; entries are `gen << 32 | slot`.
 enum Ready {
-    Fifo(VecDeque<u64>),
+    Fifo(Fifo),
     Random(Vec<u64>, Rng),
     Pct {
         queue: Vec<u64>,
@@ -566,11 +565,36 @@ enum Ready {
 
 const NO_TASK: u32 = u32::MAX;
 
+/// A first-in first-out queue of task keys: a Vec and a read position. It empties whenever it
+/// drains, which it does at least every time the clock moves, and drops its read part once that
+/// is most of it, so it stays small even when tasks keep each other ready.
+#[derive(Default)]
+struct Fifo {
+    buf: Vec<u64>,
+    head: usize,
+}
+
+impl Fifo {
+    #[inline]
+    fn pop(&mut self) -> Option<u64> {
+        let key = *self.buf.get(self.head)?;
+        self.head += 1;
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head >= 1024 && self.head * 2 >= self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+        Some(key)
+    }
+}
+
 impl Core {
     fn new(seed: u64, config: Config) -> Core {
         let mut pct_rng = None;
         let ready = match config.scheduler {
-            Scheduler::Fifo => Ready::Fifo(VecDeque::new()),
+            Scheduler::Fifo => Ready::Fifo(Fifo::default()),
             Scheduler::Random => Ready::Random(Vec::new(), Rng::derive(seed, "vtsim/scheduler")),
             Scheduler::Pct { depth, steps } => {
                 let mut rng = Rng::derive(seed, "vtsim/scheduler");
@@ -840,77 +864,86 @@ impl Core {
                     st.wake(key);
                 }
             }
-            let next = self.state.borrow_mut().pop_ready();
-            if let Some((idx, gen, fut)) = next {
-                self.poll_task(idx, gen, fut)?;
-                if main.is_some_and(|(i, g)| i == idx && g == gen) && self.is_finished(idx, gen) {
-                    return Ok(());
-                }
-                let mut st = self.state.borrow_mut();
-                st.polls_at_instant += 1;
-                st.polls += 1;
-                if st.polls_at_instant > self.config.max_polls_per_instant {
-                    return Err(SimError::Livelock {
-                        seed: self.seed,
-                        time: Duration::from_nanos(self.now.get()),
-                        polls: st.polls_at_instant,
-                    });
-                }
-                if st.polls % 1024 == 0 {
-                    drop(st);
-                    self.check_limits(max_events, wall.as_ref())?;
-                }
-                continue;
-            }
-            // Nothing is ready: jump to the next timer.
             let mut st = self.state.borrow_mut();
-            let Some(deadline) = st.next_deadline() else {
-                if st.alive == 0 {
+            let (idx, gen, fut) = match st.pop_ready() {
+                Some(next) => next,
+                None => {
+                    // Nothing is ready: jump to the next timer.
+                    let Some(deadline) = st.next_deadline() else {
+                        if st.alive == 0 {
+                            if let Some(end) = end {
+                                self.now.set(self.now.get().max(end));
+                            }
+                            return Ok(());
+                        }
+                        let mut blocked: Vec<TaskInfo> = st
+                            .tasks
+                            .iter()
+                            .zip(&st.meta)
+                            .filter(|(s, _)| s.alive)
+                            .map(|(_, m)| m.info())
+                            .collect();
+                        blocked.sort_by_key(|t| t.id);
+                        return Err(SimError::Deadlock {
+                            seed: self.seed,
+                            time: Duration::from_nanos(self.now.get()),
+                            blocked,
+                        });
+                    };
                     if let Some(end) = end {
-                        self.now.set(self.now.get().max(end));
+                        if deadline > end {
+                            self.now.set(end);
+                            return Ok(());
+                        }
                     }
-                    return Ok(());
+                    if let Some(limit) = limit {
+                        if deadline > limit {
+                            return Err(SimError::TimeLimit {
+                                seed: self.seed,
+                                limit: Duration::from_nanos(limit),
+                            });
+                        }
+                    }
+                    if deadline > self.now.get() {
+                        self.now.set(deadline);
+                        st.polls_at_instant = 0;
+                    }
+                    st.fire_due(deadline);
+                    if !st.fired.is_empty() {
+                        let mut fired = std::mem::take(&mut st.fired);
+                        drop(st);
+                        for waker in fired.drain(..) {
+                            waker.wake();
+                        }
+                        self.state.borrow_mut().fired = fired;
+                        continue;
+                    }
+                    // No foreign waker ran, so no wake was deferred: go straight on to the tasks
+                    // the timers woke, under the same borrow.
+                    match st.pop_ready() {
+                        Some(next) => next,
+                        None => continue,
+                    }
                 }
-                let mut blocked: Vec<TaskInfo> = st
-                    .tasks
-                    .iter()
-                    .zip(&st.meta)
-                    .filter(|(s, _)| s.alive)
-                    .map(|(_, m)| m.info())
-                    .collect();
-                blocked.sort_by_key(|t| t.id);
-                return Err(SimError::Deadlock {
+            };
+            drop(st);
+            let (at_instant, polls) = self.poll_task(idx, gen, fut)?;
+            if main.is_some_and(|(i, g)| i == idx && g == gen) && self.is_finished(idx, gen) {
+                // The run ends before this poll is counted.
+                let mut st = self.state.borrow_mut();
+                st.polls_at_instant -= 1;
+                st.polls -= 1;
+                return Ok(());
+            }
+            if at_instant > self.config.max_polls_per_instant {
+                return Err(SimError::Livelock {
                     seed: self.seed,
                     time: Duration::from_nanos(self.now.get()),
-                    blocked,
+                    polls: at_instant,
                 });
-            };
-            if let Some(end) = end {
-                if deadline > end {
-                    self.now.set(end);
-                    return Ok(());
-                }
             }
-            if let Some(limit) = limit {
-                if deadline > limit {
-                    return Err(SimError::TimeLimit {
-                        seed: self.seed,
-                        limit: Duration::from_nanos(limit),
-                    });
-                }
-            }
-            if deadline > self.now.get() {
-                self.now.set(deadline);
-                st.polls_at_instant = 0;
-            }
-            st.fire_due(deadline);
-            if !st.fired.is_empty() {
-                let mut fired = std::mem::take(&mut st.fired);
-                drop(st);
-                for waker in fired.drain(..) {
-                    waker.wake();
-                }
-                self.state.borrow_mut().fired = fired;
+            if polls % 1024 == 0 {
+                self.check_limits(max_events, wall.as_ref())?;
             }
         }
     }
@@ -942,7 +975,8 @@ impl Core {
         Ok(())
     }
 
-    fn poll_task(&self, idx: u32, gen: u32, mut fut: Task) -> Result<(), SimError> {
+    /// Polls a task; returns the polls made at this instant and in all, this one included.
+    fn poll_task(&self, idx: u32, gen: u32, mut fut: Task) -> Result<(u64, u64), SimError> {
         self.current.set(Some(idx));
         let waker = task_waker(idx, gen);
         let mut cx = Context::from_waker(&waker);
@@ -958,19 +992,20 @@ impl Core {
                     let mut st = self.state.borrow_mut();
                     st.finish(idx);
                     st.end_poll();
+                    Ok(st.count_poll())
                 } else {
                     slot.fut = Some(fut);
                     slot.waiting_since = self.now.get();
                     st.end_poll();
+                    Ok(st.count_poll())
                 }
-                Ok(())
             }
             Ok(Poll::Ready(())) => {
                 drop(fut);
                 let mut st = self.state.borrow_mut();
                 st.finish(idx);
                 st.end_poll();
-                Ok(())
+                Ok(st.count_poll())
             }
             Err(payload) => {
                 let task = self.state.borrow().meta[idx as usize].info();
@@ -994,6 +1029,14 @@ impl Core {
 }
 
 impl State {
+    #[inline]
+    fn count_poll(&mut self) -> (u64, u64) {
+        self.polls_at_instant += 1;
+        self.polls += 1;
+        (self.polls_at_instant, self.polls)
+    }
+
+    #[inline]
     fn wake(&mut self, key: u64) {
         let (idx, gen) = unpack(key);
         let Some(slot) = self.tasks.get_mut(idx as usize) else {
@@ -1009,6 +1052,7 @@ impl State {
         }
     }
 
+    #[inline(always)]
     fn pop_ready(&mut self) -> Option<(u32, u32, Task)> {
         loop {
             let key = self.ready.pop(&mut self.meta)?;
@@ -1031,6 +1075,7 @@ impl State {
     /// Queues the tasks woken during a poll, in slot order rather than wake order: libraries may
     /// wake in an order of their own (tokio's `watch` spreads waiters over its `Notify`s with an
     /// unseeded RNG), and a simulation must not inherit it.
+    #[inline(always)]
     fn end_poll(&mut self) {
         self.in_poll = false;
         match self.batch.len() {
@@ -1061,6 +1106,7 @@ impl State {
         self.free.push(idx);
     }
 
+    #[inline]
     fn next_deadline(&mut self) -> Option<u64> {
         while let Some(top) = self.heap.peek() {
             let (idx, gen) = unpack(top.timer);
@@ -1154,7 +1200,7 @@ impl Ready {
     #[inline]
     fn push(&mut self, key: u64) {
         match self {
-            Ready::Fifo(q) => q.push_back(key),
+            Ready::Fifo(q) => q.buf.push(key),
             Ready::Random(q, _) => q.push(key),
             Ready::Pct { queue, .. } => queue.push(key),
         }
@@ -1163,7 +1209,7 @@ impl Ready {
     #[inline]
     fn pop(&mut self, tasks: &mut [TaskMeta]) -> Option<u64> {
         match self {
-            Ready::Fifo(q) => q.pop_front(),
+            Ready::Fifo(q) => q.pop(),
             Ready::Random(q, rng) => match q.len() {
                 0 => None,
                 1 => q.pop(),
