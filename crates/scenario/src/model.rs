@@ -241,6 +241,11 @@ pub struct TabletConfig {
     pub dial_latency: DurationRange,
     /// Time a query takes on the tablet.
     pub query_latency: DurationRange,
+    /// Client-to-tablet network delay of each call on an open connection, drawn per call: the
+    /// time between `getConn` returning the connection and the call taking the connection's read
+    /// lock (zero by default). While a call is in this delay, a rotation can start closing the
+    /// connection under it (spec 7.2).
+    pub send_latency: DurationRange,
     /// Times when the tablet misbehaves (non-overlapping).
     pub outages: Vec<TabletOutage>,
 }

@@ -215,6 +215,7 @@ pub(crate) struct RawTablet {
     pub(crate) host: Option<Spanned<String>>,
     pub(crate) dial_latency: Option<Spanned<RangeText>>,
     pub(crate) query_latency: Option<Spanned<RangeText>>,
+    pub(crate) send_latency: Option<Spanned<RangeText>>,
     #[serde(default)]
     pub(crate) outage: Vec<Spanned<RawTabletOutage>>,
 }

@@ -743,6 +743,11 @@ impl<'a, 't> Check<'a, 't> {
                 &key(&prefix, "query_latency"),
                 DEFAULT_QUERY_LATENCY,
             );
+            let send_latency = self.range_or(
+                t.send_latency.as_ref(),
+                &key(&prefix, "send_latency"),
+                DurationRange::fixed(Duration::ZERO),
+            );
             let mut outages = Vec::new();
             let mut windows = Vec::new();
             for (j, outage) in t.outage.iter().enumerate() {
@@ -758,6 +763,7 @@ impl<'a, 't> Check<'a, 't> {
                 host,
                 dial_latency,
                 query_latency,
+                send_latency,
                 outages,
             });
         }

@@ -589,3 +589,31 @@ fn load_reports_missing_files_and_bad_utf8() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn send_latency_defaults_to_zero_and_takes_a_range() {
+    let text = r#"
+duration = "1m"
+[shard_conn]
+[[tablet]]
+uid = 1
+[[tablet]]
+uid = 2
+send_latency = "1ms..2s"
+"#;
+    let scenario = Scenario::parse(text, "send.toml").unwrap();
+    assert_eq!(
+        scenario.tablets[0].send_latency,
+        DurationRange::fixed(Duration::ZERO)
+    );
+    assert_eq!(
+        scenario.tablets[1].send_latency,
+        DurationRange::new(ms(1), secs(2))
+    );
+    let err = Scenario::parse(&text.replace("1ms..2s", "2s..1ms"), "send.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("send.toml:8:16: tablet[1].send_latency: "),
+        "{err}"
+    );
+}

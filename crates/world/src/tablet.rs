@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use vtsim_runtime::rand::{self, Rng};
 use vtsim_runtime::task;
-use vtsim_runtime::time::{self, Duration};
+use vtsim_runtime::time::{self, Duration, Instant};
 use vtsim_scenario::{DurationRange, TabletConfig, TabletOutageMode};
 use vtsim_shardconn::{
     BoxFuture, EndPoint, GuardedConn, QueryResult, RowSender, RowStream, ServerCode, TabletConn,
@@ -67,6 +67,10 @@ pub struct TabletStats {
 ///  call C:                                arrives --> ok
 /// ```
 ///
+/// With a `send_latency`, each call on an open connection first spends that long on the wire
+/// (rand stream `tablet/{uid}/send`) before it reaches the [`GuardedConn`] and takes its read
+/// lock; see `SendDelay`. Without one (the default) calls reach the lock at once.
+///
 /// A streaming query's first chunk comes after the query latency, its last one when it has run for
 /// a duration drawn from `stream_duration`; then it ends cleanly.
 #[derive(Clone)]
@@ -78,6 +82,7 @@ struct Inner {
     endpoint: EndPoint,
     dial_latency: DurationRange,
     query_latency: DurationRange,
+    send_latency: DurationRange,
     stream_duration: DurationRange,
     outages: Timeline<TabletOutageMode>,
     rngs: Mutex<Rngs>,
@@ -93,6 +98,7 @@ struct Rngs {
     query: Rng,
     slow: Rng,
     stream: Rng,
+    send: Rng,
 }
 
 impl fmt::Debug for Tablet {
@@ -130,6 +136,7 @@ impl Tablet {
                 endpoint: endpoint_of(config),
                 dial_latency: config.dial_latency,
                 query_latency: config.query_latency,
+                send_latency: config.send_latency,
                 stream_duration,
                 outages: Timeline::new(config.outages.iter().map(|o| (o.window, o.mode))),
                 rngs: Mutex::new(Rngs {
@@ -137,6 +144,7 @@ impl Tablet {
                     query: stream("query"),
                     slow: stream("slow"),
                     stream: stream("stream"),
+                    send: stream("send"),
                 }),
                 dials: AtomicU64::new(0),
                 executes: AtomicU64::new(0),
@@ -182,10 +190,15 @@ impl Tablet {
         let session = Session {
             tablet: self.inner.clone(),
         };
-        Ok(Arc::new(GuardedConn::new(
-            self.inner.endpoint.clone(),
-            session,
-        )))
+        let conn: Arc<dyn TabletConn> =
+            Arc::new(GuardedConn::new(self.inner.endpoint.clone(), session));
+        if self.inner.send_latency.hi.is_zero() {
+            return Ok(conn);
+        }
+        Ok(Arc::new(SendDelay {
+            conn,
+            tablet: self.inner.clone(),
+        }))
     }
 }
 
@@ -295,6 +308,77 @@ async fn produce(tablet: Arc<Inner>, tx: RowSender, end: Duration) {
             tablet.faulted.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(Err(TabletError::operational(RESET_MESSAGE))).await;
         }
+    }
+}
+
+/// The client side of a connection with a `send_latency`: each call first travels the network
+/// (a delay drawn from rand stream `tablet/{uid}/send`), and only then reaches the
+/// [`GuardedConn`] and takes its read lock. Close is not delayed.
+///
+/// This is the window of spec 7.2: a query that got the connection from `getConn` is still on
+/// its way when a rotation tick starts closing the connection. Close waits for the calls holding
+/// the lock; the late call queues behind the waiting Close (the lock is fair, like Go's RWMutex),
+/// and then finds the connection closed: `ConnClosed`.
+///
+/// ```text
+///  Q1:   lock held ----------------------------------|  (in flight)
+///  tick:              closeCurrent: Close waits for the write lock --|closed
+///  Q2:   getConn -> C1, send_latency ... | read lock: queued ---------|ConnClosed
+/// ```
+///
+/// The caller's deadline does not cut the delay short; a call that reaches the lock past its
+/// deadline fails with `DeadlineExceeded` there.
+struct SendDelay {
+    conn: Arc<dyn TabletConn>,
+    tablet: Arc<Inner>,
+}
+
+impl fmt::Debug for SendDelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendDelay")
+            .field("conn", &self.conn)
+            .field("send_latency", &self.tablet.send_latency)
+            .finish()
+    }
+}
+
+impl SendDelay {
+    async fn travel(&self) {
+        let delay = draw(&mut self.tablet.rngs().send, self.tablet.send_latency);
+        time::sleep(delay).await;
+    }
+}
+
+impl TabletConn for SendDelay {
+    fn endpoint(&self) -> &EndPoint {
+        self.conn.endpoint()
+    }
+
+    fn execute<'a>(
+        &'a self,
+        query: &'a str,
+        in_transaction: bool,
+        deadline: Option<Instant>,
+    ) -> BoxFuture<'a, Result<QueryResult, TabletError>> {
+        Box::pin(async move {
+            self.travel().await;
+            self.conn.execute(query, in_transaction, deadline).await
+        })
+    }
+
+    fn stream_execute<'a>(
+        &'a self,
+        query: &'a str,
+        deadline: Option<Instant>,
+    ) -> BoxFuture<'a, Result<RowStream, TabletError>> {
+        Box::pin(async move {
+            self.travel().await;
+            self.conn.stream_execute(query, deadline).await
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.conn.close()
     }
 }
 

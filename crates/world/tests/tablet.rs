@@ -34,6 +34,7 @@ fn config(mode: TabletOutageMode) -> TabletConfig {
         host: "tablet-1".into(),
         dial_latency: DurationRange::fixed(ms(5)),
         query_latency: DurationRange::fixed(ms(3)),
+        send_latency: DurationRange::fixed(Duration::ZERO),
         outages: vec![TabletOutage {
             window: Window::new(ms(10_000), ms(20_000)),
             mode,
@@ -277,6 +278,7 @@ fn latencies(uids: &[u32], uid: u32) -> Vec<Duration> {
             host: format!("tablet-{u}"),
             dial_latency: DurationRange::new(ms(1), ms(3)),
             query_latency: DurationRange::new(ms(1), ms(50)),
+            send_latency: DurationRange::fixed(Duration::ZERO),
             outages: Vec::new(),
         })
         .collect();
@@ -343,4 +345,55 @@ fn the_dialer_finds_tablets_by_uid_and_host() {
     assert!(unknown.is_err_and(|e| is_operational(&e)));
     assert_eq!((stats.dials, stats.executes, stats.faulted), (1, 0, 0));
     assert_ne!(stats, TabletStats::default());
+}
+
+/// Tablet 1 with a 100ms `send_latency` (queries 300ms, dials 5ms) and no fault.
+fn sending_tablet() -> Tablet {
+    let mut c = config(TabletOutageMode::Hang);
+    c.outages.clear();
+    c.query_latency = DurationRange::fixed(ms(300));
+    c.send_latency = DurationRange::fixed(ms(100));
+    Tablet::new(&c, STREAM)
+}
+
+#[test]
+fn send_latency_delays_each_call_before_it_reaches_the_connection() {
+    Sim::new(1)
+        .block_on(async {
+            let tablet = sending_tablet();
+            let conn = tablet.dial().await.unwrap();
+            assert_eq!(now(), ms(5), "the dial is not delayed");
+            let (ok, when) = call_at(&conn, ms(1_000), ms(1_000)).await.unwrap();
+            assert_eq!(ok, Ok(()));
+            assert_eq!(when, ms(1_400), "100ms on the wire, then the 300ms query");
+            // Close is not delayed.
+            at(ms(2_000)).await;
+            conn.close().await;
+            assert_eq!(now(), ms(2_000));
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_call_on_the_wire_when_close_starts_stalls_and_fails_with_conn_closed() {
+    // Spec 7.2: Q1 holds the read lock in [1.1s, 1.4s); Close starts at 1.2s and waits for it;
+    // Q2, sent at 1.15s, reaches the lock at 1.25s, queues behind the waiting Close, and fails
+    // with ConnClosed when Q1 ends and Close has run.
+    Sim::new(1)
+        .block_on(async {
+            let tablet = sending_tablet();
+            let conn = tablet.dial().await.unwrap();
+            let q1 = call_at(&conn, ms(1_000), ms(5_000));
+            let q2 = call_at(&conn, ms(1_150), ms(5_000));
+            let closer = conn.clone();
+            let close = task::spawn(async move {
+                at(ms(1_200)).await;
+                closer.close().await;
+                now()
+            });
+            assert_eq!(q1.await.unwrap(), (Ok(()), ms(1_400)));
+            assert_eq!(close.await.unwrap(), ms(1_400));
+            assert_eq!(q2.await.unwrap(), (Err(TabletError::ConnClosed), ms(1_400)));
+        })
+        .unwrap();
 }

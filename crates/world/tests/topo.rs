@@ -18,6 +18,7 @@ fn tablet(uid: u32) -> TabletConfig {
         host: format!("tablet-{uid}"),
         dial_latency: DurationRange::fixed(ms(1)),
         query_latency: DurationRange::fixed(ms(1)),
+        send_latency: DurationRange::fixed(Duration::ZERO),
         outages: Vec::new(),
     }
 }
