@@ -63,6 +63,8 @@ pub(crate) const KINDS: &[KindInfo] = &[
         "shardconn.consolidated",
         target!("ok", "error", "waited_ms"),
     ),
+    // crates/world/src/world.rs, the `world/close` task, just before it calls `ShardConn::close`.
+    k("shardconn.close", &["call"]),
     // crates/world/src/workload.rs, `query`.
     k("query.start", &["query", "transaction", "stream"]),
     // crates/shardconn/src/shard_conn.rs, `query_ok`, `query_failed` and `query_retry`.
@@ -123,6 +125,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "shardconn.rotated",
     "shardconn.markdown",
     "shardconn.consolidated",
+    "shardconn.close",
     "query.start",
     "query.ok",
     "query.failed",

@@ -62,10 +62,10 @@ use std::path::Path;
 pub use error::{Diagnostic, ScenarioError};
 pub use events::EVENT_KINDS;
 pub use model::{
-    Burst, CountBound, DiscoverConfig, EndpointChange, Expectation, FieldFilter, FieldValue,
-    Limits, Maintenance, OrchestratorConfig, OrchestratorOutage, OrchestratorOutageMode, Scenario,
-    SchedulerKind, Seeds, ShardConnConfig, TabletConfig, TabletOutage, TabletOutageMode,
-    TabletType, TimerOrder, TopoConfig, Workload,
+    Burst, CountBound, DiscoverConfig, EndpointChange, ExpectPanic, Expectation, FieldFilter,
+    FieldValue, Limits, Maintenance, OrchestratorConfig, OrchestratorOutage,
+    OrchestratorOutageMode, Scenario, SchedulerKind, Seeds, ShardConnConfig, TabletConfig,
+    TabletOutage, TabletOutageMode, TabletType, TimerOrder, TopoConfig, Workload,
 };
 pub use time::{DurationRange, Window};
 pub use vtsim_timer::Fixes;

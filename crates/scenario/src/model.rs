@@ -52,6 +52,19 @@ pub struct Scenario {
     pub fixes: Fixes,
     /// Checks made on the trace of every seed.
     pub expectations: Vec<Expectation>,
+    /// `[expect_panic]`: every seed must end in a task panic whose message contains this; the
+    /// expectations are then checked on the trace up to the panic.
+    pub expect_panic: Option<ExpectPanic>,
+}
+
+/// `[expect_panic]`: the run must end in a panic, such as the Vitess bug of a second
+/// `RandTicker.Stop`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectPanic {
+    /// A substring the panic message (task, message and seed, as `vtsim` prints it) must contain.
+    pub message: String,
+    /// Line of the `[expect_panic]` header, for reports.
+    pub line: usize,
 }
 
 /// Which seeds a scenario runs.
@@ -206,6 +219,9 @@ pub struct ShardConnConfig {
     pub conn_life: Duration,
     /// Balancer `reset-down-conn-delay`.
     pub reset_down_conn_delay: Duration,
+    /// When vtgate calls `ShardConn::close`, in time order (empty: never). The workload sends no
+    /// query from the first close on.
+    pub close_at: Vec<Duration>,
 }
 
 /// Vitess tablet types a ShardConn can serve.

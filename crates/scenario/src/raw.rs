@@ -118,6 +118,16 @@ pub(crate) struct RawScenario {
     pub(crate) fixes: Fixes,
     #[serde(default, rename = "expect")]
     pub(crate) expectations: Vec<Spanned<RawExpect>>,
+    pub(crate) expect_panic: Option<Spanned<RawExpectPanic>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an [expect_panic] table with message"
+)]
+pub(crate) struct RawExpectPanic {
+    pub(crate) message: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +216,7 @@ pub(crate) struct RawShardConn {
     pub(crate) conn_timeout_per_conn: Option<Spanned<DurationText>>,
     pub(crate) conn_life: Option<Spanned<DurationText>>,
     pub(crate) reset_down_conn_delay: Option<Spanned<DurationText>>,
+    pub(crate) close_at: Option<Spanned<Vec<Spanned<DurationText>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -479,6 +479,7 @@ impl<'a, 't> Check<'a, 't> {
         };
         let maintenance = self.maintenance(&raw.maintenance);
         let expectations = self.expectations(&raw.expectations);
+        let expect_panic = raw.expect_panic.as_ref().and_then(|p| self.expect_panic(p));
 
         let scenario = Scenario {
             source: path.to_owned(),
@@ -500,6 +501,7 @@ impl<'a, 't> Check<'a, 't> {
             maintenance,
             fixes: self.fixes,
             expectations,
+            expect_panic,
         };
         self.sections_fit_together(&raw, &scenario);
         scenario
@@ -1025,6 +1027,7 @@ impl<'a, 't> Check<'a, 't> {
                 "shard_conn.reset_down_conn_delay",
                 DEFAULT_RESET_DOWN_CONN_DELAY,
             ),
+            close_at: self.close_at(raw.close_at.as_ref()),
         }
     }
 
@@ -1274,6 +1277,59 @@ impl<'a, 't> Check<'a, 't> {
             filters,
             line,
         })
+    }
+
+    fn expect_panic(&mut self, raw: &Spanned<RawExpectPanic>) -> Option<ExpectPanic> {
+        let (line, _) = crate::error::line_column(self.out_text(), raw.span().start);
+        match &raw.get_ref().message {
+            Some(m) if m.get_ref().trim().is_empty() => {
+                self.error(
+                    m.span(),
+                    "expect_panic.message",
+                    "must not be empty (it would match any panic); allowed: a part of the expected panic message, such as \"RandTicker.Stop called twice\"",
+                );
+                None
+            }
+            Some(m) => Some(ExpectPanic {
+                message: m.get_ref().clone(),
+                line,
+            }),
+            None => {
+                self.missing(
+                    raw.span(),
+                    "expect_panic",
+                    "message",
+                    "a part of the expected panic message, such as \"RandTicker.Stop called twice\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn close_at(&mut self, raw: Option<&Spanned<Vec<Spanned<DurationText>>>>) -> Vec<Duration> {
+        let mut times: Vec<Duration> = Vec::new();
+        for (i, value) in raw.map(Spanned::get_ref).into_iter().flatten().enumerate() {
+            let k = format!("shard_conn.close_at[{i}]");
+            let Some(at) = self.instant(value, &k) else {
+                continue;
+            };
+            if let Some(&previous) = times.last() {
+                if at < previous {
+                    self.error(
+                        value.span(),
+                        &k,
+                        format!(
+                            "{} is before the close before it ({}); allowed: times in order (equal times close twice at one instant)",
+                            format_duration(at),
+                            format_duration(previous)
+                        ),
+                    );
+                    continue;
+                }
+            }
+            times.push(at);
+        }
+        times
     }
 
     fn out_text(&self) -> &'t str {

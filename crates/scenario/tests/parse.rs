@@ -113,6 +113,7 @@ fn issue_example_parses_to_the_expected_values() {
             conn_timeout_per_conn: ms(1500),
             conn_life: secs(60),
             reset_down_conn_delay: secs(600),
+            close_at: Vec::new(),
         })
     );
     assert_eq!(s.tablets.len(), 2);
@@ -615,5 +616,47 @@ send_latency = "1ms..2s"
         err.to_string()
             .contains("send.toml:8:16: tablet[1].send_latency: "),
         "{err}"
+    );
+}
+
+#[test]
+fn close_at_and_expect_panic_parse_and_validate() {
+    let text = r#"
+duration = "2m"
+[shard_conn]
+close_at = ["1m", "1m", "90s"]
+[[tablet]]
+uid = 1
+[expect_panic]
+message = "RandTicker.Stop called twice"
+"#;
+    let s = Scenario::parse(text, "close.toml").unwrap();
+    assert_eq!(
+        s.shard_conn.unwrap().close_at,
+        vec![secs(60), secs(60), secs(90)]
+    );
+    let panic = s.expect_panic.unwrap();
+    assert_eq!(panic.message, "RandTicker.Stop called twice");
+    assert_eq!(panic.line, 7);
+
+    let bad = text
+        .replace(r#"["1m", "1m", "90s"]"#, r#"["1m", "30s", "2m"]"#)
+        .replace("message = \"RandTicker.Stop called twice\"", "");
+    let message = Scenario::parse(&bad, "close.toml").unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "close.toml:4:19: shard_conn.close_at[1]: 30s is before the close before it (1m)"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "close.toml:4:26: shard_conn.close_at[2]: 2m is not before the end of the run"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("close.toml:7:1: expect_panic.message: missing required key message"),
+        "{message}"
     );
 }

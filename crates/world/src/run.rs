@@ -34,7 +34,9 @@ pub enum Outcome {
     Pass,
     /// One or more `[[expect]]` failed (every expectation is checked per seed).
     Failed(Vec<ExpectationFailure>),
-    /// A task panicked (e.g. RandTicker Stop twice); the message names task and time.
+    /// A task panicked (e.g. RandTicker Stop twice); the message names task and time. With an
+    /// `[expect_panic]` whose message it contains, the run is checked like one that reached its
+    /// duration instead (on the trace up to the panic).
     Panic(String),
     /// Deadlock, livelock, virtual time limit, event limit, wall-time limit.
     Liveness(String),
@@ -93,9 +95,35 @@ pub struct ExpectationFailure {
     pub matching: Vec<String>,
 }
 
-/// `expect[0] discover.failed: expected count = 1 in [29s, 31s), observed 2`.
+impl ExpectationFailure {
+    /// The `event` of the failure an `[expect_panic]` gives when the run ends without a panic.
+    pub const NO_PANIC: &'static str = "expect_panic";
+
+    /// `[expect_panic]` wanted a panic containing `message`, and the run reached its duration.
+    /// Its `index` is one past the last `[[expect]]`.
+    fn no_panic(scenario: &Scenario, message: &str) -> ExpectationFailure {
+        ExpectationFailure {
+            index: scenario.expectations.len(),
+            event: Self::NO_PANIC.to_owned(),
+            wanted: format!("a panic whose message contains {message:?}"),
+            observed: 0,
+            matching: Vec::new(),
+        }
+    }
+}
+
+/// `expect[0] discover.failed: expected count = 1 in [29s, 31s), observed 2`; for a missing
+/// expected panic, `expect_panic: expected a panic whose message contains "...", but the run
+/// reached its duration without one`.
 impl fmt::Display for ExpectationFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.event == Self::NO_PANIC {
+            return write!(
+                f,
+                "{}: expected {}, but the run reached its duration without one",
+                self.event, self.wanted
+            );
+        }
         write!(
             f,
             "expect[{}] {}: expected {}, observed {}",
@@ -155,8 +183,26 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> SeedRun {
             }
             .to_string(),
         ),
-        Ok(()) => check(scenario, &sim.trace()),
-        Err(error @ SimError::Panic { .. }) => Outcome::Panic(error.to_string()),
+        Ok(()) => match &scenario.expect_panic {
+            Some(wanted) => Outcome::Failed(vec![ExpectationFailure::no_panic(
+                scenario,
+                &wanted.message,
+            )]),
+            None => check(scenario, &sim.trace()),
+        },
+        Err(error @ SimError::Panic { .. }) => {
+            let message = error.to_string();
+            match &scenario.expect_panic {
+                // The expected panic: the run passes when the trace up to it meets every
+                // expectation.
+                Some(wanted) if message.contains(&wanted.message) => check(scenario, &sim.trace()),
+                Some(wanted) => Outcome::Panic(format!(
+                    "{message} (expect_panic wanted a panic containing {:?})",
+                    wanted.message
+                )),
+                None => Outcome::Panic(message),
+            }
+        }
         Err(error) => Outcome::Liveness(error.to_string()),
     };
     let report = sim.report();

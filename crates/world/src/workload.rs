@@ -48,7 +48,16 @@ struct Load {
 /// Each query emits `query.start` with its id (`query = "q17"`, the text it runs), then runs
 /// with a deadline of `query_timeout`; a stream's deadline is `query_timeout` past the longest
 /// `stream_duration`. The ShardConn emits the query's one `query.ok` or `query.failed`.
-pub(crate) fn start(shard_conn: Arc<ShardConn>, config: &Workload) {
+///
+/// No query starts at or after `cutoff` (the first `close_at`): vtgate stops using a ShardConn it
+/// closed.
+pub(crate) fn start(shard_conn: Arc<ShardConn>, config: &Workload, cutoff: Option<Duration>) {
+    let mut config = config.clone();
+    if let Some(cutoff) = cutoff {
+        config.stop = config.stop.min(cutoff);
+        config.bursts.retain(|b| b.at < cutoff);
+    }
+    let config = &config;
     let load = Arc::new(Load {
         shard_conn,
         query_timeout: config.query_timeout,

@@ -27,7 +27,8 @@ pub const ORC_API_URL: &str = "http://orchestrator:3000/api";
 /// - a `DiscoverLoop` (task `discover-loop`) when `[discover]` is present;
 /// - one task per `[[maintenance]]` episode, firing BeginMaintenance and EndMaintenance the way
 ///   StopSlave and StartSlave do;
-/// - a ShardConn and the workload when `[shard_conn]` is present;
+/// - a ShardConn and the workload when `[shard_conn]` is present, and a task (`world/close`) that
+///   closes the ShardConn at each `close_at` time;
 /// - a task (`world/timeline`) that marks fault windows and topo changes in the trace;
 /// - a task (`world/keeper`) that holds the ShardConn and the Orchestrator client past
 ///   `duration`, as vtgate and vttablet would. Its timer also means a run never ends as a
@@ -165,7 +166,13 @@ impl World {
                 scenario.fixes,
             ));
             if let Some(load) = &scenario.workload {
-                workload::start(conn.clone(), load);
+                workload::start(conn.clone(), load, sc.close_at.first().copied());
+            }
+            if !sc.close_at.is_empty() {
+                drop(task::spawn_named(
+                    "world/close",
+                    close_at(conn.clone(), sc.close_at.clone()),
+                ));
             }
             topo = Some(server);
             shard_conn = Some(conn);
@@ -216,5 +223,21 @@ impl World {
     /// The ShardConn, when `[shard_conn]` is present.
     pub fn shard_conn(&self) -> Option<&ShardConn> {
         self.shard_conn.as_deref()
+    }
+}
+
+/// vtgate closing its ShardConn at each of `times` (in order): `shardconn.close` with the call's
+/// number (from 1), then `ShardConn::close`. Two closes at one instant run one after the other.
+/// Faithfully, a second close of a non-master ShardConn stops its RandTicker twice and panics
+/// (spec 1.5, 3.3), which ends the run with that panic.
+async fn close_at(conn: Arc<ShardConn>, times: Vec<Duration>) {
+    for (i, at) in times.into_iter().enumerate() {
+        time::sleep_until(instant(at)).await;
+        tracing::info!(
+            kind = "shardconn.close",
+            call = i as u64 + 1,
+            "vtgate closes the ShardConn"
+        );
+        conn.close().await;
     }
 }

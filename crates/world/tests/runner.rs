@@ -333,3 +333,80 @@ fn same_seed_same_trace_other_seeds_differ() {
         assert!(run.trace.count_kind(kind) > 0, "{kind}");
     }
 }
+
+/// A replica ShardConn closed at the given times; `extra` is appended (fixes, expectations).
+fn closing(close_at: &str, extra: &str) -> Scenario {
+    scenario(&format!(
+        r#"
+duration = "1m"
+[shard_conn]
+conn_life = "10s"
+close_at = {close_at}
+[[tablet]]
+uid = 1
+[workload]
+qps = 5
+{extra}
+"#
+    ))
+}
+
+const STOP_TWICE: &str = "RandTicker.Stop called twice";
+
+#[test]
+fn a_second_close_panics_faithfully_and_the_panic_can_be_the_expected_outcome() {
+    let run = run_seed(&closing(r#"["10s", "20s"]"#, ""), 3);
+    let Outcome::Panic(message) = &run.outcome else {
+        panic!("{}", run.outcome)
+    };
+    assert!(message.contains(STOP_TWICE), "{message}");
+
+    let expected = format!("[expect_panic]\nmessage = {STOP_TWICE:?}\n[[expect]]\nevent = \"shardconn.close\"\ncount = 2");
+    let run = run_seed(&closing(r#"["10s", "20s"]"#, &expected), 3);
+    assert_eq!(run.outcome, Outcome::Pass);
+    // The expectations are still checked, on the trace up to the panic.
+    let wrong = expected.replace("count = 2", "count = 3");
+    let run = run_seed(&closing(r#"["10s", "20s"]"#, &wrong), 3);
+    assert!(
+        matches!(&run.outcome, Outcome::Failed(f) if f[0].to_string() == "expect[0] shardconn.close: expected count = 3, observed 2"),
+        "{}",
+        run.outcome
+    );
+}
+
+#[test]
+fn an_expected_panic_that_never_comes_fails_clearly() {
+    let extra = format!("[fixes]\nticker_stop = true\n[expect_panic]\nmessage = {STOP_TWICE:?}");
+    let run = run_seed(&closing(r#"["10s", "20s"]"#, &extra), 3);
+    let Outcome::Failed(failures) = &run.outcome else {
+        panic!("{}", run.outcome)
+    };
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].event, ExpectationFailure::NO_PANIC);
+    assert_eq!(
+        failures[0].to_string(),
+        "expect_panic: expected a panic whose message contains \"RandTicker.Stop called twice\", but the run reached its duration without one"
+    );
+    assert_eq!(run.outcome.exit_code(), 1);
+}
+
+#[test]
+fn a_different_panic_is_still_a_panic() {
+    let extra = "[expect_panic]\nmessage = \"something else\"";
+    let run = run_seed(&closing(r#"["10s", "10s"]"#, extra), 3);
+    let Outcome::Panic(message) = &run.outcome else {
+        panic!("{}", run.outcome)
+    };
+    assert!(message.contains(STOP_TWICE), "{message}");
+    assert!(message.contains("expect_panic wanted a panic containing \"something else\""));
+}
+
+#[test]
+fn the_workload_stops_at_the_first_close() {
+    let run = run_seed(&closing(r#"["30s"]"#, ""), 5);
+    assert_eq!(run.outcome, Outcome::Pass);
+    let starts: Vec<Duration> = run.trace.of_kind("query.start").map(|e| e.time()).collect();
+    assert!(starts.len() > 50, "{}", starts.len());
+    assert!(starts.iter().all(|t| *t < ms(30_000)));
+    assert_eq!(run.trace.of_kind("ticker.stop").count(), 1);
+}
