@@ -286,6 +286,9 @@ pub enum TabletOutageMode {
     RetryError,
     /// Queries fail with the server's FATAL code.
     FatalError,
+    /// Queries fail with an ordinary server error (code `Normal`, "other server codes" of spec
+    /// 3.7, such as bad SQL): not retried, no markdown.
+    ServerError,
     /// Dials and queries take this much longer.
     Slow {
         /// Added to every dial and query latency.

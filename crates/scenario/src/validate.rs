@@ -72,6 +72,7 @@ enum TabletModeName {
     Hang,
     RetryError,
     FatalError,
+    ServerError,
     Slow,
 }
 const TABLET_MODES: &[(&str, TabletModeName)] = &[
@@ -79,6 +80,7 @@ const TABLET_MODES: &[(&str, TabletModeName)] = &[
     ("hang", TabletModeName::Hang),
     ("retry-error", TabletModeName::RetryError),
     ("fatal-error", TabletModeName::FatalError),
+    ("server-error", TabletModeName::ServerError),
     ("slow", TabletModeName::Slow),
 ];
 
@@ -823,6 +825,7 @@ impl<'a, 't> Check<'a, 't> {
             (TabletModeName::Hang, None) => TabletOutageMode::Hang,
             (TabletModeName::RetryError, None) => TabletOutageMode::RetryError,
             (TabletModeName::FatalError, None) => TabletOutageMode::FatalError,
+            (TabletModeName::ServerError, None) => TabletOutageMode::ServerError,
         };
         Some(TabletOutage {
             window: window?,

@@ -105,6 +105,7 @@ impl ModeName for TabletOutageMode {
             TabletOutageMode::Hang => "hang",
             TabletOutageMode::RetryError => "retry-error",
             TabletOutageMode::FatalError => "fatal-error",
+            TabletOutageMode::ServerError => "server-error",
             TabletOutageMode::Slow { .. } => "slow",
         }
     }

@@ -70,7 +70,7 @@
 //!   `refuse`, `hang` (never answered, even after the window) and `http-500`; the maintenance mark;
 //! - [`TopoServer`]: the endpoint lists, changing at given times, with error windows;
 //! - [`Tablets`] and [`Tablet`]: dial and query latency per tablet, faults `refuse`, `hang`,
-//!   `retry-error`, `fatal-error` and `slow`; connections are `GuardedConn`s, so closing them
+//!   `retry-error`, `fatal-error`, `server-error` and `slow`; connections are `GuardedConn`s, so closing them
 //!   behaves as Vitess's gRPC client did;
 //! - the workload: Poisson arrivals at `qps` from t=0, bursts, transactions and streams, one task
 //!   per query.
@@ -87,6 +87,7 @@
 //! | `orchestrator.request` | debug | a request reaches the Orchestrator | `call`, `path`, `answer`, `outage`, `in_maintenance` |
 //! | `topo.error` | debug | a topo fetch starts in an error window | |
 //! | `topo.change` | info | the topo endpoint list changes | `endpoints` |
+//! | `shardconn.close` | info | vtgate is about to call `ShardConn::close` (`close_at`) | `call` (1, 2, ...) |
 //! | `fault.start`, `fault.end` | info | a fault window opens or closes | `peer` (`orchestrator`, `topo`, `tablet/{uid}`), `mode` |
 #![deny(missing_docs, missing_debug_implementations)]
 

@@ -22,6 +22,9 @@ pub(crate) const RETRY_MESSAGE: &str =
     "vttablet: retry: operation not allowed in state NOT_SERVING";
 /// The text of a FATAL answer during a `fatal-error` outage.
 pub(crate) const FATAL_MESSAGE: &str = "vttablet: fatal: query service is unhealthy";
+/// The text of an ordinary server error (code `Normal`) during a `server-error` outage.
+pub(crate) const SERVER_ERROR_MESSAGE: &str =
+    "vttablet: execute: Duplicate entry '1' for key 'PRIMARY' (errno 1062)";
 /// What a call in flight gets when its tablet goes down (a `refuse` window starts).
 pub(crate) const RESET_MESSAGE: &str = "vttablet: connection reset by peer";
 
@@ -54,6 +57,7 @@ pub struct TabletStats {
 /// | `hang`        | never answers                 | never answers                              |
 /// | `retry-error` | succeeds                      | RETRY server error, after the query latency |
 /// | `fatal-error` | succeeds                      | FATAL server error, after the query latency |
+/// | `server-error`| succeeds                      | ordinary server error (code `Normal`), after the query latency |
 /// | `slow`        | `extra_latency` longer        | `extra_latency` longer                     |
 ///
 /// Work already in flight when a `hang` window starts never answers; when a `refuse` window starts
@@ -223,7 +227,12 @@ impl Inner {
             Some(TabletOutageMode::Slow { extra_latency }) => {
                 done += draw(&mut self.rngs().slow, extra_latency);
             }
-            Some(TabletOutageMode::RetryError | TabletOutageMode::FatalError) | None => {}
+            Some(
+                TabletOutageMode::RetryError
+                | TabletOutageMode::FatalError
+                | TabletOutageMode::ServerError,
+            )
+            | None => {}
         }
         // The process stopping or dying takes down what it was working on.
         let dies = self.outages.first_start_within(arrived, done, |m| {
@@ -244,6 +253,10 @@ impl Inner {
             (Work::Call, Some(TabletOutageMode::FatalError)) => {
                 self.fault(TabletError::server(ServerCode::Fatal, FATAL_MESSAGE))
             }
+            (Work::Call, Some(TabletOutageMode::ServerError)) => self.fault(TabletError::server(
+                ServerCode::Normal,
+                SERVER_ERROR_MESSAGE,
+            )),
             _ => Ok(()),
         }
     }

@@ -179,6 +179,7 @@ fn server_errors_come_after_a_successful_dial() {
     for (mode, code) in [
         (TabletOutageMode::RetryError, ServerCode::Retry),
         (TabletOutageMode::FatalError, ServerCode::Fatal),
+        (TabletOutageMode::ServerError, ServerCode::Normal),
     ] {
         with_tablet(mode, move |tablet| async move {
             let (dial, when) = dial_at(&tablet, ms(10_000)).await.unwrap();
