@@ -1177,7 +1177,7 @@ impl State {
                 off += 64;
             }
         }
-        let Some(top) = self.heap.peek() else {
+        let Some(top) = self.heap.peek_hint() else {
             return;
         };
         for key in self.heap.next_few() {

@@ -1,7 +1,9 @@
-//! The timer queue: a 4-ary min-heap of `(deadline, timer)` pairs.
+//! The timer queue: a 4-ary min-heap of `(deadline, timer)` pairs for the near timers, and, once
+//! there are many, a ring of unsorted 8.4 ms buckets for the later ones.
 //!
 //! Entries are 16 bytes and compare on the deadline alone, so a sift touches few cache lines. Ties
-//! (timers due at the same instant) are put in order when they fire, by the tie key in their slot.
+//! (timers due at the same instant) are put in order when they fire, by the tie key in their slot:
+//! the order in which this queue hands out equal deadlines is never seen.
 
 /// One armed timer: its deadline and its packed slot and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +28,7 @@ const EMPTY: Group = Group(
 /// children of node `j` (`ARITY * j + 1 ..= ARITY * j + ARITY`) are exactly group `j + 1`: a sift
 /// touches one cache line per level rather than two.
 #[derive(Debug, Default)]
-pub(crate) struct TimerHeap {
+struct Heap4 {
     groups: Vec<Group>,
     len: usize,
 }
@@ -35,14 +37,14 @@ const ARITY: usize = 4;
 /// Where node 0 sits in the flat array of entries.
 const SKEW: usize = ARITY - 1;
 
-impl TimerHeap {
+impl Heap4 {
     #[inline]
     fn base(&mut self) -> *mut TimerKey {
         self.groups.as_mut_ptr().cast::<TimerKey>()
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, key: TimerKey) {
+    fn push(&mut self, key: TimerKey) {
         let mut i = self.len;
         if i + SKEW >= self.groups.len() * ARITY {
             self.groups.push(EMPTY);
@@ -68,7 +70,7 @@ impl TimerHeap {
     }
 
     #[inline]
-    pub(crate) fn peek(&self) -> Option<&TimerKey> {
+    fn peek(&self) -> Option<&TimerKey> {
         if self.len == 0 {
             None
         } else {
@@ -78,7 +80,7 @@ impl TimerHeap {
 
     /// The children of the minimum: the next minimum is among them.
     #[inline]
-    pub(crate) fn next_few(&self) -> &[TimerKey] {
+    fn next_few(&self) -> &[TimerKey] {
         let n = self.len.saturating_sub(1).min(ARITY);
         match self.groups.get(1) {
             Some(g) => &g.0[..n],
@@ -87,7 +89,7 @@ impl TimerHeap {
     }
 
     #[inline(always)]
-    pub(crate) fn pop(&mut self) -> Option<TimerKey> {
+    fn pop(&mut self) -> Option<TimerKey> {
         if self.len == 0 {
             return None;
         }
@@ -156,6 +158,122 @@ impl TimerHeap {
     }
 }
 
+/// The ring comes into use once this many timers are in the heap.
+const RING_MIN: usize = 512;
+/// Bucket width: 2^23 ns, about 8.4 ms.
+const SHIFT: u32 = 23;
+/// Buckets in the ring: it covers about 2.1 s ahead of its cursor.
+const BUCKETS: usize = 256;
+
+/// The timer queue: a small heap of the near timers, and a ring of unsorted buckets of later
+/// ones, each poured into the heap when the clock comes near it. With many timers most are far
+/// off, so the heap that every firing sifts stays small enough for the cache.
+///
+/// Invariant: every entry of bucket `b & (BUCKETS - 1)` has `deadline >> SHIFT == b` for one `b` in
+/// `cursor .. cursor + BUCKETS`; the heap holds every other entry, whatever its deadline. So once
+/// the heap's minimum is below `cursor << SHIFT` it is the minimum of all.
+#[derive(Debug, Default)]
+pub(crate) struct TimerHeap {
+    near: Heap4,
+    ring: Vec<Vec<TimerKey>>,
+    occupied: [u64; BUCKETS / 64],
+    cursor: u64,
+    in_ring: usize,
+}
+
+impl TimerHeap {
+    #[inline]
+    pub(crate) fn push(&mut self, key: TimerKey) {
+        let b = key.deadline >> SHIFT;
+        if self.in_ring == 0 {
+            if self.near.len < RING_MIN {
+                // Few timers: the heap alone is cheaper.
+                self.near.push(key);
+                return;
+            }
+            // No bucket holds anything, so the window can start anywhere: here.
+            self.cursor = b;
+        }
+        if b >= self.cursor && b - self.cursor < BUCKETS as u64 {
+            if self.ring.is_empty() {
+                self.ring = (0..BUCKETS).map(|_| Vec::new()).collect();
+            }
+            let i = b as usize & (BUCKETS - 1);
+            self.ring[i].push(key);
+            self.occupied[i / 64] |= 1 << (i % 64);
+            self.in_ring += 1;
+        } else {
+            self.near.push(key);
+        }
+    }
+
+    /// Pours buckets into the heap until the heap's minimum is the minimum of all.
+    #[inline]
+    fn settle(&mut self) {
+        while self.in_ring != 0 {
+            let limit = self.cursor.saturating_mul(1 << SHIFT);
+            if self.near.peek().is_some_and(|k| k.deadline < limit) {
+                return;
+            }
+            self.pour();
+        }
+    }
+
+    /// Moves the first non-empty bucket at or after the cursor into the heap, and the cursor past it.
+    #[cold]
+    #[inline(never)]
+    fn pour(&mut self) {
+        let start = self.cursor as usize & (BUCKETS - 1);
+        // The distance from `start` to the next occupied bucket, going round the ring.
+        let mut d = 0;
+        loop {
+            let i = (start + d) & (BUCKETS - 1);
+            let word = self.occupied[i / 64] >> (i % 64);
+            if word != 0 {
+                d += word.trailing_zeros() as usize;
+                break;
+            }
+            d += 64 - i % 64;
+            debug_assert!(d < 2 * BUCKETS, "in_ring > 0, so some bucket is occupied");
+        }
+        let i = (start + d) & (BUCKETS - 1);
+        self.cursor += d as u64 + 1;
+        self.occupied[i / 64] &= !(1 << (i % 64));
+        let mut bucket = std::mem::take(&mut self.ring[i]);
+        self.in_ring -= bucket.len();
+        for key in bucket.drain(..) {
+            self.near.push(key);
+        }
+        self.ring[i] = bucket;
+    }
+
+    /// The earliest entry.
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Option<&TimerKey> {
+        self.settle();
+        self.near.peek()
+    }
+
+    /// The earliest entry as things stand, or an entry that is not the earliest: for prefetching.
+    #[inline]
+    pub(crate) fn peek_hint(&self) -> Option<&TimerKey> {
+        self.near.peek()
+    }
+
+    /// Entries among which the next earliest probably is: for prefetching.
+    #[inline]
+    pub(crate) fn next_few(&self) -> &[TimerKey] {
+        self.near.next_few()
+    }
+
+    /// Removes the earliest entry.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<TimerKey> {
+        self.settle();
+        self.near.pop()
+    }
+}
+
 /// From this many entries the heap is out of the faster caches, and a pop prefetches.
 const PREFETCH_MIN_LEN: usize = 1 << 14;
 
@@ -213,6 +331,44 @@ mod tests {
             got.push(k.deadline);
         }
         assert_eq!(got, expect);
+        assert!(h.peek().is_none());
+    }
+
+    #[test]
+    fn ring_and_heap_pop_in_deadline_order() {
+        // Many timers, spread from nanoseconds to hours ahead of a moving clock, with the far
+        // future (u64::MAX) mixed in: buckets, heap and the window's moves all take part.
+        let mut h = TimerHeap::default();
+        let mut expect = std::collections::BTreeMap::<(u64, u64), ()>::new();
+        let mut x = 99u64;
+        let mut now = 0u64;
+        for t in 0..200_000u64 {
+            x = crate::rand::mix(x);
+            let ahead = match x % 10 {
+                0 => x % 1000,
+                1..=6 => 750_000_000 + (x >> 8) % 500_000_000,
+                7 | 8 => (x >> 8) % 5_000_000_000,
+                _ if x % 1000 == 9 => u64::MAX - now,
+                _ => (x >> 8) % 7_200_000_000_000,
+            };
+            let d = now.saturating_add(ahead);
+            h.push(TimerKey {
+                deadline: d,
+                timer: t,
+            });
+            expect.insert((d, t), ());
+            if x % 3 != 0 {
+                let k = h.pop().unwrap();
+                let (&(min, _), _) = expect.iter().next().unwrap();
+                assert_eq!(k.deadline, min);
+                expect.remove(&(k.deadline, k.timer)).unwrap();
+                now = k.deadline.min(u64::MAX / 2);
+            }
+        }
+        for ((d, _), ()) in expect {
+            assert_eq!(h.pop().unwrap().deadline, d);
+        }
+        assert!(h.pop().is_none());
         assert!(h.peek().is_none());
     }
 }
