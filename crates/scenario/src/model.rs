@@ -156,6 +156,12 @@ pub struct OrchestratorConfig {
     pub latency: DurationRange,
     /// Times when it misbehaves (non-overlapping).
     pub outages: Vec<OrchestratorOutage>,
+    /// The tablet host its client sends, in Discover and in Begin/EndMaintenance: `discover.host`
+    /// with `[discover]`, else `orchestrator.host` (default `tablet-1`).
+    pub host: String,
+    /// The MySQL port its client sends (0: unknown, every call fails): `discover.mysql_port` with
+    /// `[discover]`, else `orchestrator.mysql_port` (default 3306).
+    pub mysql_port: u16,
 }
 
 /// A time when the Orchestrator misbehaves.

@@ -173,6 +173,8 @@ pub(crate) struct RawTabletOutage {
 #[serde(deny_unknown_fields, expecting = "an [orchestrator] table")]
 pub(crate) struct RawOrchestrator {
     pub(crate) latency: Option<Spanned<RangeText>>,
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) mysql_port: Option<Spanned<i64>>,
     #[serde(default)]
     pub(crate) outage: Vec<Spanned<RawOrchestratorOutage>>,
 }

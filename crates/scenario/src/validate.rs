@@ -468,7 +468,11 @@ impl<'a, 't> Check<'a, 't> {
         let limits = self.limits(raw.limits.as_ref());
 
         let discover = raw.discover.as_ref().map(|d| self.discover(d.get_ref()));
-        let orchestrator = self.orchestrator(raw.orchestrator.as_ref());
+        let mut orchestrator = self.orchestrator(raw.orchestrator.as_ref(), raw.discover.is_some());
+        if let Some(d) = &discover {
+            orchestrator.host.clone_from(&d.host);
+            orchestrator.mysql_port = d.mysql_port;
+        }
         let tablets = self.tablets(&raw.tablets);
         let topo = self.topo(raw.topo.as_ref(), &tablets);
         let shard_conn = raw
@@ -633,18 +637,7 @@ impl<'a, 't> Check<'a, 't> {
             DEFAULT_DISCOVER_TIMEOUT,
             "orc_timeout 0 would mean no timeout at all, which the simulation does not model",
         );
-        let mysql_port = match &raw.mysql_port {
-            Some(v) => self
-                .int_in(
-                    v,
-                    "discover.mysql_port",
-                    0,
-                    65_535,
-                    " (0 means the port is unknown)",
-                )
-                .map_or(DEFAULT_MYSQL_PORT, |n| n as u16),
-            None => DEFAULT_MYSQL_PORT,
-        };
+        let mysql_port = self.mysql_port(raw.mysql_port.as_ref(), "discover.mysql_port");
         let host = self.word_or(raw.host.as_ref(), "discover.host", DEFAULT_DISCOVER_HOST);
         DiscoverConfig {
             interval,
@@ -654,14 +647,50 @@ impl<'a, 't> Check<'a, 't> {
         }
     }
 
-    fn orchestrator(&mut self, raw: Option<&Spanned<RawOrchestrator>>) -> OrchestratorConfig {
+    fn mysql_port(&mut self, value: Option<&Spanned<i64>>, key: &str) -> u16 {
+        match value {
+            Some(v) => self
+                .int_in(v, key, 0, 65_535, " (0 means the port is unknown)")
+                .map_or(DEFAULT_MYSQL_PORT, |n| n as u16),
+            None => DEFAULT_MYSQL_PORT,
+        }
+    }
+
+    fn orchestrator(
+        &mut self,
+        raw: Option<&Spanned<RawOrchestrator>>,
+        has_discover: bool,
+    ) -> OrchestratorConfig {
         let mut config = OrchestratorConfig {
             latency: DEFAULT_ORCHESTRATOR_LATENCY,
             outages: Vec::new(),
+            host: DEFAULT_DISCOVER_HOST.to_owned(),
+            mysql_port: DEFAULT_MYSQL_PORT,
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return config;
         };
+        config.host = self.word_or(
+            raw.host.as_ref(),
+            "orchestrator.host",
+            DEFAULT_DISCOVER_HOST,
+        );
+        config.mysql_port = self.mysql_port(raw.mysql_port.as_ref(), "orchestrator.mysql_port");
+        if has_discover {
+            // One tablet, one identity: [discover] already says it.
+            for (name, span) in [
+                ("host", raw.host.as_ref().map(Spanned::span)),
+                ("mysql_port", raw.mysql_port.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        span,
+                        &format!("orchestrator.{name}"),
+                        format!("with [discover] the tablet's {name} is discover.{name}; allowed: set it there, or here only in a scenario without [discover]"),
+                    );
+                }
+            }
+        }
         config.latency = self.range_or(
             raw.latency.as_ref(),
             "orchestrator.latency",

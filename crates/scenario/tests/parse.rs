@@ -99,6 +99,8 @@ fn issue_example_parses_to_the_expected_values() {
                 window: Window::new(Duration::ZERO, secs(65)),
                 mode: OrchestratorOutageMode::Hang,
             }],
+            host: "tablet-1".into(),
+            mysql_port: 3306,
         }
     );
     assert_eq!(
@@ -659,4 +661,45 @@ message = "RandTicker.Stop called twice"
         message.contains("close.toml:7:1: expect_panic.message: missing required key message"),
         "{message}"
     );
+}
+
+#[test]
+fn the_tablet_identity_comes_from_discover_or_else_orchestrator() {
+    let maintenance_only = r#"
+duration = "1m"
+[orchestrator]
+host = "db-7"
+mysql_port = 3307
+[[maintenance]]
+begin = "10s"
+"#;
+    let s = Scenario::parse(maintenance_only, "m.toml").unwrap();
+    assert_eq!(
+        (s.orchestrator.host.as_str(), s.orchestrator.mysql_port),
+        ("db-7", 3307)
+    );
+
+    let defaults = Scenario::parse(
+        "duration = \"1m\"\n[[maintenance]]\nbegin = \"1s\"\n",
+        "d.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            defaults.orchestrator.host.as_str(),
+            defaults.orchestrator.mysql_port
+        ),
+        ("tablet-1", 3306)
+    );
+
+    let with_discover = "duration = \"1m\"\n[discover]\nhost = \"db-1\"\nmysql_port = 0\n";
+    let s = Scenario::parse(with_discover, "w.toml").unwrap();
+    assert_eq!(
+        (s.orchestrator.host.as_str(), s.orchestrator.mysql_port),
+        ("db-1", 0)
+    );
+
+    let both = "duration = \"1m\"\n[discover]\n[orchestrator]\nmysql_port = 3307\n";
+    let message = Scenario::parse(both, "b.toml").unwrap_err().to_string();
+    assert!(message.contains("b.toml:4:14: orchestrator.mysql_port: with [discover] the tablet's mysql_port is discover.mysql_port"), "{message}");
 }

@@ -79,18 +79,17 @@ impl World {
         let orc_client =
             (scenario.discover.is_some() || !scenario.maintenance.is_empty()).then(|| {
                 let defaults = OrcConfig::default();
+                // The identity is the [discover] one, or [orchestrator]'s without [discover].
                 let mut config = OrcConfig {
                     api_url: ORC_API_URL.to_owned(),
-                    host: "tablet-1".to_owned(),
-                    mysql_port: 3306,
+                    host: scenario.orchestrator.host.clone(),
+                    mysql_port: scenario.orchestrator.mysql_port,
                     fixes: scenario.fixes,
                     ..defaults
                 };
                 if let Some(d) = &scenario.discover {
                     config.interval = d.interval;
                     config.timeout = d.timeout;
-                    config.host.clone_from(&d.host);
-                    config.mysql_port = d.mysql_port;
                 }
                 OrcClient::new(config, Arc::new(orchestrator.clone()))
             });

@@ -38,6 +38,8 @@ fn orchestrator(
             .into_iter()
             .map(|(window, mode)| OrchestratorOutage { window, mode })
             .collect(),
+        host: "tablet-1".into(),
+        mysql_port: 3306,
     })
 }
 
