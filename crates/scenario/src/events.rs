@@ -145,6 +145,17 @@ pub(crate) fn event_kind(kind: &str) -> Option<&'static str> {
     EVENT_KINDS.iter().copied().find(|known| *known == kind)
 }
 
+/// The fields trace events of `kind` carry besides `kind` (the names a `where` may use), or
+/// `None` when `kind` is not in [`EVENT_KINDS`].
+///
+/// ```
+/// assert_eq!(vtsim_scenario::event_fields("fault.start"), Some(&["peer", "mode"][..]));
+/// assert_eq!(vtsim_scenario::event_fields("fault"), None);
+/// ```
+pub fn event_fields(kind: &str) -> Option<&'static [&'static str]> {
+    fields_of(kind)
+}
+
 /// The fields events of `kind` carry, when `kind` is known.
 pub(crate) fn fields_of(kind: &str) -> Option<&'static [&'static str]> {
     KINDS

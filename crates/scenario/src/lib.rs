@@ -60,7 +60,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::{Diagnostic, ScenarioError};
-pub use events::EVENT_KINDS;
+pub use events::{event_fields, EVENT_KINDS};
 pub use model::{
     Burst, CountBound, DiscoverConfig, EndpointChange, ExpectPanic, Expectation, FieldFilter,
     FieldValue, Limits, Maintenance, OrchestratorConfig, OrchestratorOutage,
