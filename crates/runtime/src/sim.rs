@@ -476,7 +476,6 @@ struct State {
     /// The wakers of timers last polled with a waker that is not the executor's own; by timer slot.
     foreign: Vec<Option<Waker>>,
     timer_free: Vec<u32>,
-    live_timers: usize,
     timer_seq: u64,
     tie_key: Option<u64>,
     slop: Option<(u64, Rng)>,
@@ -575,7 +574,7 @@ struct Fifo {
 }
 
 impl Fifo {
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> Option<u64> {
         let key = *self.buf.get(self.head)?;
         self.head += 1;
@@ -639,7 +638,6 @@ impl Core {
                 ties: Vec::new(),
                 foreign: Vec::new(),
                 timer_free: Vec::new(),
-                live_timers: 0,
                 timer_seq: 0,
                 tie_key,
                 slop,
@@ -745,6 +743,7 @@ impl Core {
     // --- timers
 
     /// Arms a timer for `deadline` (nanoseconds). Returns its handle.
+    #[inline]
     pub(crate) fn arm_timer(&self, deadline: u64, waker: &Waker) -> (u32, u32) {
         let owner = self.current.get().unwrap_or(NO_TASK);
         let mut st = self.state.borrow_mut();
@@ -776,7 +775,6 @@ impl Core {
             slot.state = gen << GEN_SHIFT | ARMED | FOREIGN;
             st.foreign[idx as usize] = Some(waker.clone());
         }
-        st.live_timers += 1;
         st.timer_seq += 1;
         let tie = match st.tie_key {
             Some(key) => mix(st.timer_seq ^ key),
@@ -791,6 +789,7 @@ impl Core {
     }
 
     /// True once the timer has fired (and then frees it); otherwise refreshes its waker.
+    #[inline]
     pub(crate) fn poll_timer(&self, idx: u32, gen: u32, waker: &Waker) -> bool {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
@@ -831,9 +830,6 @@ impl Core {
             let slot = &mut st.timers[idx as usize];
             if slot.gen() != gen {
                 return;
-            }
-            if slot.state & ARMED != 0 {
-                st.live_timers -= 1;
             }
             let foreign = slot.state & FOREIGN != 0;
             slot.retire();
@@ -1055,7 +1051,10 @@ impl State {
     #[inline(always)]
     fn pop_ready(&mut self) -> Option<(u32, u32, Task)> {
         loop {
-            let key = self.ready.pop(&mut self.meta)?;
+            let key = match &mut self.ready {
+                Ready::Fifo(q) => q.pop(),
+                ready => ready.pop(&mut self.meta),
+            }?;
             let (idx, gen) = unpack(key);
             let slot = &mut self.tasks[idx as usize];
             if slot.gen != gen || !slot.alive {
@@ -1121,39 +1120,61 @@ impl State {
     /// Fires the timers due at the heap's minimum, in tie order. The executor's own wakers are
     /// queued here directly; any other waker is left in `fired` for the caller to wake.
     fn fire_due(&mut self, now: u64) {
-        while self.heap.peek().is_some_and(|k| k.deadline <= now) {
-            let key = self.heap.pop().expect("peeked");
+        // Usually one timer is due: it fires without going through `due`.
+        let mut first = None;
+        while let Some(&key) = self.heap.peek() {
+            if key.deadline > now {
+                break;
+            }
+            self.heap.pop();
             let (idx, gen) = unpack(key.timer);
             if self.timers[idx as usize].is_armed(gen) {
-                self.due.push(key);
+                match first {
+                    None => first = Some(key),
+                    Some(f) => {
+                        if self.due.is_empty() {
+                            self.due.push(f);
+                        }
+                        self.due.push(key);
+                    }
+                }
             }
         }
-        if self.due.len() > 1 {
+        let mut woke = None;
+        if self.due.is_empty() {
+            if let Some(key) = first {
+                self.fire(key, &mut woke);
+            }
+        } else {
             let ties = &self.ties;
             self.due
                 .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
-        }
-        let mut due = std::mem::take(&mut self.due);
-        let mut woke = None;
-        for key in due.drain(..) {
-            let idx = unpack(key.timer).0 as usize;
-            let slot = &mut self.timers[idx];
-            self.live_timers -= 1;
-            if slot.state & FOREIGN != 0 {
-                slot.state = slot.state & !(ARMED | FOREIGN) | FIRED;
-                if let Some(w) = self.foreign[idx].take() {
-                    self.fired.push(w);
-                }
-            } else {
-                slot.state = slot.state & !ARMED | FIRED;
-                let target = slot.target;
-                self.wake(target);
-                woke = Some(target);
+            let mut due = std::mem::take(&mut self.due);
+            for key in due.drain(..) {
+                self.fire(key, &mut woke);
             }
+            self.due = due;
         }
-        self.due = due;
         if self.timers.len() >= PREFETCH_MIN_TIMERS {
             self.prefetch_next(woke);
+        }
+    }
+
+    /// Fires one due timer: wakes its task, or leaves a foreign waker in `fired`.
+    #[inline(always)]
+    fn fire(&mut self, key: TimerKey, woke: &mut Option<u64>) {
+        let idx = unpack(key.timer).0 as usize;
+        let slot = &mut self.timers[idx];
+        if slot.state & FOREIGN != 0 {
+            slot.state = slot.state & !(ARMED | FOREIGN) | FIRED;
+            if let Some(w) = self.foreign[idx].take() {
+                self.fired.push(w);
+            }
+        } else {
+            slot.state = slot.state & !ARMED | FIRED;
+            let target = slot.target;
+            self.wake(target);
+            *woke = Some(target);
         }
     }
 
@@ -1197,7 +1218,7 @@ impl State {
 }
 
 impl Ready {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, key: u64) {
         match self {
             Ready::Fifo(q) => q.buf.push(key),
