@@ -8,3 +8,5 @@ mod seeds;
 mod docs;
 // Determinism rules that clippy.toml cannot express, checked over the source.
 mod rules;
+// Golden trace hashes of the whole stack: the mapping from seed to trace stays put.
+mod golden;
