@@ -993,6 +993,9 @@ impl Core {
                     slot.fut = Some(fut);
                     slot.waiting_since = self.now.get();
                     st.end_poll();
+                    if st.timers.len() >= PREFETCH_MIN_TIMERS {
+                        st.prefetch_top_future();
+                    }
                     Ok(st.count_poll())
                 }
             }
@@ -1140,10 +1143,9 @@ impl State {
                 }
             }
         }
-        let mut woke = None;
         if self.due.is_empty() {
             if let Some(key) = first {
-                self.fire(key, &mut woke);
+                self.fire(key);
             }
         } else {
             let ties = &self.ties;
@@ -1151,18 +1153,18 @@ impl State {
                 .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
             let mut due = std::mem::take(&mut self.due);
             for key in due.drain(..) {
-                self.fire(key, &mut woke);
+                self.fire(key);
             }
             self.due = due;
         }
         if self.timers.len() >= PREFETCH_MIN_TIMERS {
-            self.prefetch_next(woke);
+            self.prefetch_next();
         }
     }
 
     /// Fires one due timer: wakes its task, or leaves a foreign waker in `fired`.
     #[inline(always)]
-    fn fire(&mut self, key: TimerKey, woke: &mut Option<u64>) {
+    fn fire(&mut self, key: TimerKey) {
         let idx = unpack(key.timer).0 as usize;
         let slot = &mut self.timers[idx];
         if slot.state & FOREIGN != 0 {
@@ -1174,20 +1176,26 @@ impl State {
             slot.state = slot.state & !ARMED | FIRED;
             let target = slot.target;
             self.wake(target);
-            *woke = Some(target);
         }
     }
 
-    /// Starts loading what the next firings will touch, which with many timers is out of cache:
-    /// the slots of the timers that can be next (the new minimum's, prefetched a firing ago, and
-    /// its children's), the task slot of the new minimum's waker and that task's future.
-    /// Only a hint to the memory system: nothing observable changes.
+    /// Starts loading the future of the task the earliest timer will wake, whose slot was
+    /// prefetched when the timer before it fired: a hint only.
     #[cold]
     #[inline(never)]
-    fn prefetch_next(&self, woke: Option<u64>) {
-        // The future of the task just woken, about to be polled: a few lines of it.
-        if let Some(Some(fut)) = woke
-            .and_then(|k| self.tasks.get(unpack(k).0 as usize))
+    fn prefetch_top_future(&self) {
+        let Some(top) = self.heap.peek_hint() else {
+            return;
+        };
+        let Some(t) = self.timers.get(unpack(top.timer).0 as usize) else {
+            return;
+        };
+        if t.state & (ARMED | FOREIGN) != ARMED {
+            return;
+        }
+        if let Some(Some(fut)) = self
+            .tasks
+            .get(unpack(t.target).0 as usize)
             .map(|t| t.fut.as_ref())
         {
             let p = (&**fut as *const dyn Future<Output = ()>).cast::<u8>();
@@ -1198,6 +1206,16 @@ impl State {
                 off += 64;
             }
         }
+    }
+
+    /// Starts loading what the next firings will touch, which with many timers is out of cache:
+    /// the slots of the timers that can be next (the new minimum's, prefetched a firing ago, and
+    /// its children's) and the task slot of the new minimum's waker. The future of that task
+    /// follows when the task being polled now returns (`prefetch_top_future`).
+    /// Only a hint to the memory system: nothing observable changes.
+    #[cold]
+    #[inline(never)]
+    fn prefetch_next(&self) {
         let Some(top) = self.heap.peek_hint() else {
             return;
         };
