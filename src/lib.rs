@@ -53,8 +53,11 @@
 //! `docs/scenarios.md`.
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub use vtsim_runtime::{
+    check_determinism, Config, Determinism, Report, Scheduler, Sim, SimBuilder, SimError,
+    TimerOrder, Trace,
+};
 pub use vtsim_runtime::{rand, task, test, time, trace};
-pub use vtsim_runtime::{check_determinism, Config, Determinism, Report, Scheduler, Sim, SimBuilder, SimError, TimerOrder, Trace};
 pub use vtsim_timer::Fixes;
 
 /// The jittered ticker of `go/timer/randticker.go`.

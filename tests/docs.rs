@@ -5,7 +5,9 @@ use vtsim::world::run_seed;
 
 /// The ```toml blocks of docs/scenarios.md that are whole scenarios, with their first line.
 fn examples() -> Vec<(usize, String)> {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scenarios.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scenarios.md"))
+            .unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (i, line) in doc.lines().enumerate() {
@@ -32,7 +34,11 @@ fn every_documented_example_passes_its_seeds() {
         let scenario = Scenario::parse(&text, &name).unwrap_or_else(|e| panic!("{e}"));
         for seed in scenario.seeds.to_vec() {
             let run = run_seed(&scenario, seed);
-            assert!(run.outcome.is_pass(), "the example at docs/scenarios.md line {line}, seed {seed}: {}", run.outcome);
+            assert!(
+                run.outcome.is_pass(),
+                "the example at docs/scenarios.md line {line}, seed {seed}: {}",
+                run.outcome
+            );
         }
     }
 }

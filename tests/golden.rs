@@ -43,7 +43,9 @@ qps = 5
 #[test]
 fn the_whole_stack_replays_the_same_trace() {
     let scenario = Scenario::parse(WORLD, "golden.toml").unwrap();
-    let hashes: Vec<String> = (0..4).map(|seed| run_seed(&scenario, seed).trace.hash_hex()).collect();
+    let hashes: Vec<String> = (0..4)
+        .map(|seed| run_seed(&scenario, seed).trace.hash_hex())
+        .collect();
     insta::assert_debug_snapshot!(hashes);
     let run = run_seed(&scenario, 0);
     assert!(run.outcome.is_pass(), "{}", run.outcome);

@@ -6,7 +6,8 @@ use vtsim::{task, time, Fixes, Sim};
 /// A small ticker loop, written once against the facade.
 async fn count_ticks(period: Duration, n: usize) -> (usize, Duration) {
     let start = time::now();
-    let mut ticker = RandTicker::new("production-demo", period, period / 4, &Fixes::default()).expect("valid ticker");
+    let mut ticker = RandTicker::new("production-demo", period, period / 4, &Fixes::default())
+        .expect("valid ticker");
     let worker = task::spawn(async move {
         let mut seen = 0;
         while seen < n {
@@ -22,7 +23,10 @@ async fn count_ticks(period: Duration, n: usize) -> (usize, Duration) {
 
 #[test]
 fn the_ticker_loop_runs_on_real_tokio() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let (seen, took) = rt.block_on(count_ticks(Duration::from_millis(4), 5));
     assert_eq!(seen, 5);
     // Five delays of at least 3ms each, in real time.
@@ -33,9 +37,14 @@ fn the_ticker_loop_runs_on_real_tokio() {
 #[test]
 fn the_same_loop_runs_in_virtual_time() {
     let mut sim = Sim::new(3);
-    let (seen, took) = sim.block_on(count_ticks(Duration::from_secs(3600), 5)).unwrap();
+    let (seen, took) = sim
+        .block_on(count_ticks(Duration::from_secs(3600), 5))
+        .unwrap();
     assert_eq!(seen, 5);
     // Five hours of virtual time, each delay in [45m, 75m).
-    assert!(took >= Duration::from_secs(5 * 2700) && took < Duration::from_secs(5 * 4500), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(5 * 2700) && took < Duration::from_secs(5 * 4500),
+        "{took:?}"
+    );
     assert_eq!(sim.trace().count_kind("ticker.tick"), 5);
 }

@@ -29,11 +29,20 @@ fn every_select_is_biased() {
             let line = text[..at].lines().count();
             let after = &text[at + "select! {".len()..];
             let first = after.split_whitespace().next().unwrap_or("");
-            let in_comment = text[..at].rsplit('\n').next().is_some_and(|l| l.trim_start().starts_with("//"));
+            let in_comment = text[..at]
+                .rsplit('\n')
+                .next()
+                .is_some_and(|l| l.trim_start().starts_with("//"));
             if first != "biased;" && !in_comment {
-                unbiased.push(format!("{}:{line}", file.strip_prefix(root).unwrap().display()));
+                unbiased.push(format!(
+                    "{}:{line}",
+                    file.strip_prefix(root).unwrap().display()
+                ));
             }
         }
     }
-    assert!(unbiased.is_empty(), "tokio::select! without `biased;` at: {unbiased:?}");
+    assert!(
+        unbiased.is_empty(),
+        "tokio::select! without `biased;` at: {unbiased:?}"
+    );
 }
