@@ -938,27 +938,25 @@ impl Core {
                     polls: at_instant,
                 });
             }
+            // After every poll, so a run stops within one poll's events of the limit.
+            if let Some(limit) = max_events {
+                if self.trace.borrow().len() > limit {
+                    return Err(SimError::EventLimit {
+                        seed: self.seed,
+                        time: Duration::from_nanos(self.now.get()),
+                        limit,
+                    });
+                }
+            }
+            // The wall clock is dearer to read: every 1024 polls.
             if polls % 1024 == 0 {
-                self.check_limits(max_events, wall.as_ref())?;
+                self.check_wall(wall.as_ref())?;
             }
         }
     }
 
-    fn check_limits(
-        &self,
-        max_events: Option<usize>,
-        wall: Option<&(Duration, WallClock)>,
-    ) -> Result<(), SimError> {
+    fn check_wall(&self, wall: Option<&(Duration, WallClock)>) -> Result<(), SimError> {
         let time = Duration::from_nanos(self.now.get());
-        if let Some(limit) = max_events {
-            if self.trace.borrow().len() > limit {
-                return Err(SimError::EventLimit {
-                    seed: self.seed,
-                    time,
-                    limit,
-                });
-            }
-        }
         if let Some((limit, clock)) = wall {
             if clock.elapsed() > *limit {
                 return Err(SimError::WallTimeLimit {

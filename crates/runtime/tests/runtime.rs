@@ -805,3 +805,28 @@ fn trace_text_is_the_same_string_however_it_is_stored() {
     assert_eq!(Text::from(inline_edge.as_str()).as_str(), inline_edge);
     assert_eq!(Text::from("é".repeat(11).as_str()).as_str(), "é".repeat(11));
 }
+
+#[test]
+fn the_event_limit_stops_a_run_within_one_poll() {
+    let mut config = Config::default();
+    config.max_events = Some(5);
+    let mut sim = Sim::with_config(6, config);
+    let err = sim
+        .block_on(async {
+            loop {
+                time::sleep(ms(1)).await;
+                tracing::info!(kind = "demo.tick");
+            }
+        })
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SimError::EventLimit {
+            seed: 6,
+            time: ms(5),
+            limit: 5
+        }
+    );
+    // sim.start and five ticks: one past the limit, not a thousand.
+    assert_eq!(sim.trace().len(), 6);
+}
