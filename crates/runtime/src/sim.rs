@@ -15,7 +15,7 @@ use tracing::Dispatch;
 use crate::config::{Config, Scheduler, TimerOrder};
 use crate::context::{self, Enter};
 use crate::rand::{mix, nanos, Rng};
-use crate::timer_heap::{TimerHeap, TimerKey};
+use crate::timer_heap::{prefetch as prefetch_ptr, TimerHeap, TimerKey};
 use crate::trace::{self, Event, Trace, Value};
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -749,7 +749,7 @@ impl Core {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
         let deadline = match &mut st.slop {
-            Some((max, rng)) => deadline.saturating_add(rng.below(*max + 1)),
+            Some((max, rng)) => deadline.saturating_add(rng.below(max.saturating_add(1))),
             None => deadline,
         };
         let idx = match st.timer_free.pop() {
@@ -1282,20 +1282,6 @@ const PREFETCH_MIN_TIMERS: usize = 1 << 14;
 #[inline(always)]
 fn prefetch<T>(p: &T) {
     prefetch_ptr((p as *const T).cast::<u8>());
-}
-
-/// Asks for the cache line holding the byte at `p`, which need not be valid.
-#[inline(always)]
-fn prefetch_ptr(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, whatever the address, and reads nothing
-    // observable. SSE is part of the x86_64 baseline.
-    #[allow(unused_unsafe)]
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 #[inline]

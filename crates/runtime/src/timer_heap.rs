@@ -277,9 +277,9 @@ impl TimerHeap {
 /// From this many entries the heap is out of the faster caches, and a pop prefetches.
 const PREFETCH_MIN_LEN: usize = 1 << 14;
 
-/// Asks for the cache line at `p`.
+/// Asks for the cache line at `p`, which need not be valid (the executor's prefetches use it too).
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub(crate) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults, whatever the address, and reads nothing
     // observable. SSE is part of the x86_64 baseline.

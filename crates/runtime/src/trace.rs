@@ -118,10 +118,6 @@ impl Text {
             intern(s)
         }
     }
-
-    fn interned(s: &str) -> Text {
-        Text::new(s)
-    }
 }
 
 impl PartialEq for Text {
@@ -171,13 +167,13 @@ impl fmt::Display for Text {
 
 impl From<&str> for Text {
     fn from(s: &str) -> Text {
-        Text::interned(s)
+        Text::new(s)
     }
 }
 
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        Text::interned(&s)
+        Text::new(&s)
     }
 }
 
