@@ -68,25 +68,36 @@ pub(crate) fn run(engine: Engine, a: &StormArgs) -> StormResult {
     }
 }
 
+/// One ticker of the storm, written once for every engine: `sleep_until(nanos)` is the engine's
+/// timer. Returns the ticks whose deadline is at or before `end`.
+async fn ticker<S: std::future::Future>(
+    mut rng: Rng,
+    period: u64,
+    end: u64,
+    sleep_until: impl Fn(u64) -> S,
+) -> u64 {
+    let mut ticks = 0u64;
+    let mut next = 0u64;
+    loop {
+        next += next_delay(&mut rng, period);
+        if next > end {
+            return ticks;
+        }
+        sleep_until(next).await;
+        ticks += 1;
+    }
+}
+
+fn storm_rng(seed: u64, i: u64) -> Rng {
+    Rng::derive(seed, &format!("storm/{i}"))
+}
+
 fn vtsim_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
     let mut sim = Sim::builder(seed).scheduler(Scheduler::Fifo).build();
     sim.block_on(async move {
+        let sleep = |n| time::sleep_until(time::Instant::from_nanos(n));
         let handles: Vec<_> = (0..tasks)
-            .map(|i| {
-                let mut rng = Rng::derive(seed, &format!("storm/{i}"));
-                task::spawn(async move {
-                    let mut ticks = 0u64;
-                    let mut next = 0u64;
-                    loop {
-                        next += next_delay(&mut rng, period);
-                        if next > end {
-                            return ticks;
-                        }
-                        time::sleep_until(time::Instant::from_nanos(next)).await;
-                        ticks += 1;
-                    }
-                })
-            })
+            .map(|i| task::spawn(ticker(storm_rng(seed, i), period, end, sleep)))
             .collect();
         let mut total = 0;
         for h in handles {
@@ -103,28 +114,13 @@ fn tokio_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
         .start_paused(true)
         .build()
         .expect("a tokio runtime");
+    // The comparison engine is plain tokio on purpose.
+    #[allow(clippy::disallowed_methods)]
     rt.block_on(async move {
-        #[allow(clippy::disallowed_methods)] // tokio's paused clock, the comparison engine
         let base = tokio::time::Instant::now();
+        let sleep = move |n| tokio::time::sleep_until(base + Duration::from_nanos(n));
         let handles: Vec<_> = (0..tasks)
-            .map(|i| {
-                let mut rng = Rng::derive(seed, &format!("storm/{i}"));
-                #[allow(clippy::disallowed_methods)]
-                // the comparison engine is plain tokio on purpose
-                tokio::spawn(async move {
-                    let mut ticks = 0u64;
-                    let mut next = 0u64;
-                    loop {
-                        next += next_delay(&mut rng, period);
-                        if next > end {
-                            return ticks;
-                        }
-                        #[allow(clippy::disallowed_methods)]
-                        tokio::time::sleep_until(base + Duration::from_nanos(next)).await;
-                        ticks += 1;
-                    }
-                })
-            })
+            .map(|i| tokio::spawn(ticker(storm_rng(seed, i), period, end, sleep)))
             .collect();
         let mut total = 0;
         for h in handles {
