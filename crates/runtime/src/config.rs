@@ -166,34 +166,37 @@ impl Config {
     }
 }
 
-/// Parses `1500`, `250ns`, `10us`, `5ms`, `1.5s`, `2m`, `1h`, `3d` (one number, one unit; a bare
-/// number is nanoseconds).
+/// Parses a duration the way scenario files do (humantime: `250ms`, `1.5s`, `1h30m`, `3d`), or
+/// a bare number of nanoseconds (`1500`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration; write e.g. 5ms, 1.5s or 2m"))?;
-    let scale = match unit {
-        "" | "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        "d" => 86_400e9,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; allowed: ns, us, ms, s, m, h, d"
-            ))
-        }
-    };
-    let nanos = value * scale;
-    if !(0.0..=u64::MAX as f64).contains(&nanos) {
-        return Err(format!("{s:?} is out of range"));
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Duration::from_nanos)
+            .map_err(|_| format!("{s:?} is out of range"));
     }
-    Ok(Duration::from_nanos(nanos.round() as u64))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 5ms, 1.5s or 1h30m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_scenario_files() {
+        let ok = |s: &str| parse_duration(s).unwrap();
+        assert_eq!(ok("1500"), Duration::from_nanos(1500));
+        assert_eq!(ok("250ms"), Duration::from_millis(250));
+        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
+        assert_eq!(ok("10us"), Duration::from_micros(10));
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok(" 3d "), Duration::from_secs(3 * 86_400));
+        assert!(parse_duration("5 parsecs")
+            .unwrap_err()
+            .contains("write e.g. 5ms"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
 }
