@@ -502,3 +502,41 @@ fn check_determinism_prints_the_hash_that_replay_prints() {
         stderr(&out)
     );
 }
+
+/// `VTSIM_LOG` prints events to stderr as they happen, stamped with virtual time, and leaves
+/// stdout (here the hash) alone; piped, it has no colour codes.
+#[test]
+fn vtsim_log_prints_events_in_virtual_time() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args([
+            "replay",
+            data("discover-hang.toml").to_str().unwrap(),
+            "--seed",
+            "1",
+            "--hash",
+        ])
+        .env("VTSIM_LOG", "warn")
+        .output()
+        .expect("the vtsim binary runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let quiet = vtsim([
+        "replay",
+        data("discover-hang.toml").to_str().unwrap(),
+        "--seed",
+        "1",
+        "--hash",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        stdout(&quiet),
+        "logging does not change the trace"
+    );
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("Orchestrator self-registration attempt failed"))
+        .unwrap_or_else(|| panic!("no warning logged:\n{err}"));
+    assert!(line.trim_start().starts_with("30.000000000s"), "{line}");
+    assert!(!err.contains('\u{1b}'), "colour codes on a pipe: {err:?}");
+    assert!(!stderr(&quiet).contains("attempt failed"));
+}

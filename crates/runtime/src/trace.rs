@@ -597,6 +597,7 @@ fn new_dispatch() -> tracing::Dispatch {
         tracing_subscriber::fmt::layer()
             .with_timer(VirtualTime)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter)
     });
     tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer).with(fmt))
