@@ -88,6 +88,8 @@ enum Engine {
     Vtsim,
     /// A tokio current-thread runtime with `start_paused`.
     TokioPaused,
+    /// No runtime: a binary heap of deadlines and the same draws, the ceiling to approach.
+    Bare,
 }
 
 fn main() {

@@ -28,6 +28,7 @@ impl fmt::Display for StormResult {
         let engine = match self.engine {
             Engine::Vtsim => "vtsim",
             Engine::TokioPaused => "tokio-paused",
+            Engine::Bare => "bare",
         };
         write!(
             f,
@@ -59,6 +60,7 @@ pub(crate) fn run(engine: Engine, a: &StormArgs) -> StormResult {
     let ticks = match engine {
         Engine::Vtsim => vtsim_storm(a.seed, a.tasks, period, end),
         Engine::TokioPaused => tokio_storm(a.seed, a.tasks, period, end),
+        Engine::Bare => bare_storm(a.seed, a.tasks, period, end),
     };
     StormResult {
         engine,
@@ -128,6 +130,28 @@ fn tokio_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
         }
         total
     })
+}
+
+/// The ceiling: the same draws and deadlines in a plain binary heap, with no tasks or futures.
+fn bare_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
+    use std::cmp::Reverse;
+    let mut rngs: Vec<Rng> = (0..tasks).map(|i| storm_rng(seed, i)).collect();
+    let mut heap = std::collections::BinaryHeap::with_capacity(tasks as usize);
+    for (i, rng) in rngs.iter_mut().enumerate() {
+        let next = next_delay(rng, period);
+        if next <= end {
+            heap.push(Reverse((next, i)));
+        }
+    }
+    let mut ticks = 0;
+    while let Some(Reverse((at, i))) = heap.pop() {
+        ticks += 1;
+        let next = at + next_delay(&mut rngs[i], period);
+        if next <= end {
+            heap.push(Reverse((next, i)));
+        }
+    }
+    ticks
 }
 
 pub(crate) fn compare(a: &StormArgs, rounds: u32) {
