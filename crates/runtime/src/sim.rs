@@ -1118,11 +1118,29 @@ impl State {
         None
     }
 
-    /// Fires the timers due at the heap's minimum, in tie order. The executor's own wakers are
-    /// queued here directly; any other waker is left in `fired` for the caller to wake.
+    /// Fires the timers due at `now`, the heap's minimum, which `next_deadline` left armed on top,
+    /// in tie order. The executor's own wakers are queued here directly; any other waker is left
+    /// in `fired` for the caller to wake.
     fn fire_due(&mut self, now: u64) {
-        // Usually one timer is due: it fires without going through `due`.
-        let mut first = None;
+        let Some(first) = self.heap.pop() else {
+            return;
+        };
+        if self.heap.peek().is_some_and(|k| k.deadline <= now) {
+            self.fire_ties(first, now);
+        } else {
+            // Usually one timer is due: it fires without going through `due`.
+            self.fire(first);
+        }
+        if self.timers.len() >= PREFETCH_MIN_TIMERS {
+            self.prefetch_next();
+        }
+    }
+
+    /// Fires `first` and every other armed timer due at `now`, ordered by their tie keys.
+    #[cold]
+    #[inline(never)]
+    fn fire_ties(&mut self, first: TimerKey, now: u64) {
+        self.due.push(first);
         while let Some(&key) = self.heap.peek() {
             if key.deadline > now {
                 break;
@@ -1130,34 +1148,17 @@ impl State {
             self.heap.pop();
             let (idx, gen) = unpack(key.timer);
             if self.timers[idx as usize].is_armed(gen) {
-                match first {
-                    None => first = Some(key),
-                    Some(f) => {
-                        if self.due.is_empty() {
-                            self.due.push(f);
-                        }
-                        self.due.push(key);
-                    }
-                }
+                self.due.push(key);
             }
         }
-        if self.due.is_empty() {
-            if let Some(key) = first {
-                self.fire(key);
-            }
-        } else {
-            let ties = &self.ties;
-            self.due
-                .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
-            let mut due = std::mem::take(&mut self.due);
-            for key in due.drain(..) {
-                self.fire(key);
-            }
-            self.due = due;
+        let ties = &self.ties;
+        self.due
+            .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
+        let mut due = std::mem::take(&mut self.due);
+        for key in due.drain(..) {
+            self.fire(key);
         }
-        if self.timers.len() >= PREFETCH_MIN_TIMERS {
-            self.prefetch_next();
-        }
+        self.due = due;
     }
 
     /// Fires one due timer: wakes its task, or leaves a foreign waker in `fired`.
@@ -1182,7 +1183,7 @@ impl State {
     #[cold]
     #[inline(never)]
     fn prefetch_top_future(&self) {
-        let Some(top) = self.heap.peek_hint() else {
+        let Some(top) = self.heap.peek() else {
             return;
         };
         let Some(t) = self.timers.get(unpack(top.timer).0 as usize) else {
@@ -1214,7 +1215,7 @@ impl State {
     #[cold]
     #[inline(never)]
     fn prefetch_next(&self) {
-        let Some(top) = self.heap.peek_hint() else {
+        let Some(top) = self.heap.peek() else {
             return;
         };
         for key in self.heap.next_few() {

@@ -169,9 +169,10 @@ const BUCKETS: usize = 256;
 /// ones, each poured into the heap when the clock comes near it. With many timers most are far
 /// off, so the heap that every firing sifts stays small enough for the cache.
 ///
-/// Invariant: every entry of bucket `b & (BUCKETS - 1)` has `deadline >> SHIFT == b` for one `b` in
-/// `cursor .. cursor + BUCKETS`; the heap holds every other entry, whatever its deadline. So once
-/// the heap's minimum is below `cursor << SHIFT` it is the minimum of all.
+/// Invariants: every entry of bucket `b & (BUCKETS - 1)` has `deadline >> SHIFT == b` for one `b` in
+/// `cursor .. cursor + BUCKETS`; the heap holds every other entry, whatever its deadline. And
+/// between calls the ring is empty or the heap's minimum is below `cursor << SHIFT`, so the heap's
+/// minimum is the minimum of all: a push or pop settles, and a peek is a plain read.
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
     near: Heap4,
@@ -185,7 +186,8 @@ impl TimerHeap {
     #[inline]
     pub(crate) fn push(&mut self, key: TimerKey) {
         let b = key.deadline >> SHIFT;
-        if self.in_ring == 0 {
+        let was_empty = self.in_ring == 0;
+        if was_empty {
             if self.near.len < RING_MIN {
                 // Few timers: the heap alone is cheaper.
                 self.near.push(key);
@@ -202,6 +204,9 @@ impl TimerHeap {
             self.ring[i].push(key);
             self.occupied[i / 64] |= 1 << (i % 64);
             self.in_ring += 1;
+            if was_empty {
+                self.settle();
+            }
         } else {
             self.near.push(key);
         }
@@ -249,14 +254,7 @@ impl TimerHeap {
 
     /// The earliest entry.
     #[inline]
-    pub(crate) fn peek(&mut self) -> Option<&TimerKey> {
-        self.settle();
-        self.near.peek()
-    }
-
-    /// The earliest entry as things stand, or an entry that is not the earliest: for prefetching.
-    #[inline]
-    pub(crate) fn peek_hint(&self) -> Option<&TimerKey> {
+    pub(crate) fn peek(&self) -> Option<&TimerKey> {
         self.near.peek()
     }
 
@@ -269,8 +267,9 @@ impl TimerHeap {
     /// Removes the earliest entry.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<TimerKey> {
+        let top = self.near.pop();
         self.settle();
-        self.near.pop()
+        top
     }
 }
 
