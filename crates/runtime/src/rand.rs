@@ -171,26 +171,25 @@ fn quarter(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
 /// a column or a diagonal run side by side. SSE2 is part of the x86_64 baseline.
 #[cfg(target_arch = "x86_64")]
 #[allow(unused_unsafe)]
-fn block(init: &[u32; 16]) -> [u32; 16] {
+#[inline(always)]
+fn block(key: &[u32; 8], counter: u64, out: &mut [u32; 16]) {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_loadu_si128, _mm_or_si128, _mm_shuffle_epi32, _mm_slli_epi32,
-        _mm_srli_epi32, _mm_storeu_si128, _mm_xor_si128,
+        __m128i, _mm_add_epi32, _mm_loadu_si128, _mm_or_si128, _mm_set_epi32, _mm_shuffle_epi32,
+        _mm_slli_epi32, _mm_srli_epi32, _mm_storeu_si128, _mm_xor_si128,
     };
     macro_rules! rotl {
         ($x:expr, $n:literal) => {
             _mm_or_si128(_mm_slli_epi32::<$n>($x), _mm_srli_epi32::<{ 32 - $n }>($x))
         };
     }
-    // SAFETY: the loads and stores are unaligned ones of 16 bytes, each inside a `[u32; 16]`;
-    // everything else is register arithmetic, and SSE2 is always there on x86_64.
+    // SAFETY: the loads and stores are unaligned ones of 16 bytes, each inside `SIGMA`, `key` or
+    // `out`; everything else is register arithmetic, and SSE2 is always there on x86_64.
     unsafe {
-        let p = init.as_ptr().cast::<__m128i>();
-        let (a0, b0, c0, d0) = (
-            _mm_loadu_si128(p),
-            _mm_loadu_si128(p.add(1)),
-            _mm_loadu_si128(p.add(2)),
-            _mm_loadu_si128(p.add(3)),
-        );
+        let k = key.as_ptr().cast::<__m128i>();
+        let a0 = _mm_loadu_si128(SIGMA.as_ptr().cast::<__m128i>());
+        let b0 = _mm_loadu_si128(k);
+        let c0 = _mm_loadu_si128(k.add(1));
+        let d0 = _mm_set_epi32(0, 0, (counter >> 32) as i32, counter as i32);
         let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
         macro_rules! quarters {
             () => {
@@ -215,25 +214,28 @@ fn block(init: &[u32; 16]) -> [u32; 16] {
             c = _mm_shuffle_epi32::<0x4e>(c);
             d = _mm_shuffle_epi32::<0x39>(d);
         }
-        let mut out = [0u32; 16];
         let q = out.as_mut_ptr().cast::<__m128i>();
         _mm_storeu_si128(q, _mm_add_epi32(a, a0));
         _mm_storeu_si128(q.add(1), _mm_add_epi32(b, b0));
         _mm_storeu_si128(q.add(2), _mm_add_epi32(c, c0));
         _mm_storeu_si128(q.add(3), _mm_add_epi32(d, d0));
-        out
     }
 }
 
-/// The ChaCha8 block function, word by word: the portable one, and the oracle of the SSE2 one.
 #[cfg(not(target_arch = "x86_64"))]
-fn block(init: &[u32; 16]) -> [u32; 16] {
-    block_by_words(init)
+fn block(key: &[u32; 8], counter: u64, out: &mut [u32; 16]) {
+    block_by_words(key, counter, out);
 }
 
+/// The ChaCha8 block function, word by word: the portable one, and the oracle of the SSE2 one.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn block_by_words(init: &[u32; 16]) -> [u32; 16] {
-    let mut s = *init;
+fn block_by_words(key: &[u32; 8], counter: u64, out: &mut [u32; 16]) {
+    let mut init = [0u32; 16];
+    init[..4].copy_from_slice(&SIGMA);
+    init[4..12].copy_from_slice(key);
+    init[12] = counter as u32;
+    init[13] = (counter >> 32) as u32;
+    let mut s = init;
     for _ in 0..4 {
         quarter(&mut s, 0, 4, 8, 12);
         quarter(&mut s, 1, 5, 9, 13);
@@ -244,11 +246,9 @@ fn block_by_words(init: &[u32; 16]) -> [u32; 16] {
         quarter(&mut s, 2, 7, 8, 13);
         quarter(&mut s, 3, 4, 9, 14);
     }
-    let mut out = [0u32; 16];
     for (o, (w, i)) in out.iter_mut().zip(s.iter().zip(init.iter())) {
         *o = w.wrapping_add(*i);
     }
-    out
 }
 
 impl ChaCha8 {
@@ -267,12 +267,7 @@ impl ChaCha8 {
 
     #[inline(never)]
     fn refill(&mut self) {
-        let mut init = [0u32; 16];
-        init[..4].copy_from_slice(&SIGMA);
-        init[4..12].copy_from_slice(&self.key);
-        init[12] = self.counter as u32;
-        init[13] = (self.counter >> 32) as u32;
-        self.buf = block(&init);
+        block(&self.key, self.counter, &mut self.buf);
         self.counter = self.counter.wrapping_add(1);
         self.index = 0;
     }
@@ -388,12 +383,16 @@ mod tests {
     fn the_block_function_is_the_same_word_by_word_and_by_lanes() {
         let mut x = 7u64;
         for _ in 0..1000 {
-            let mut init = [0u32; 16];
-            for w in &mut init {
+            let mut key = [0u32; 8];
+            for w in &mut key {
                 x = mix(x);
                 *w = x as u32;
             }
-            assert_eq!(block(&init), block_by_words(&init));
+            x = mix(x);
+            let (mut lanes, mut words) = ([0u32; 16], [0u32; 16]);
+            block(&key, x, &mut lanes);
+            block_by_words(&key, x, &mut words);
+            assert_eq!(lanes, words);
         }
     }
 

@@ -166,16 +166,26 @@ const SHIFT: u32 = 23;
 const BUCKETS: usize = 256;
 
 /// The timer queue: a small heap of the near timers, and a ring of unsorted buckets of later
-/// ones, each poured into the heap when the clock comes near it. With many timers most are far
-/// off, so the heap that every firing sifts stays small enough for the cache.
+/// ones. When the clock comes near a bucket it is sorted once and read in order as the current
+/// run, so with many timers most firings take the next entry of a sorted array, and the heap that
+/// a firing sifts holds only the few timers armed for the current bucket or beyond the ring.
+///
+/// ```text
+/// deadlines:  ──run (sorted)──┬── bucket ──┬── bucket ──┬ … 256 buckets of 8.4 ms … ┬── heap
+///             cursor-1        │  cursor    │  cursor+1  │                           │  (near and far)
+/// ```
 ///
 /// Invariants: every entry of bucket `b & (BUCKETS - 1)` has `deadline >> SHIFT == b` for one `b` in
-/// `cursor .. cursor + BUCKETS`; the heap holds every other entry, whatever its deadline. And
-/// between calls the ring is empty or the heap's minimum is below `cursor << SHIFT`, so the heap's
-/// minimum is the minimum of all: a push or pop settles, and a peek is a plain read.
+/// `cursor .. cursor + BUCKETS`; the run's unread entries are sorted and below `cursor << SHIFT`;
+/// the heap holds every other entry, whatever its deadline. And between calls the ring is empty or
+/// the run or the heap has an entry below `cursor << SHIFT`, so the lesser of the heads of the run
+/// and the heap is the minimum of all: a push or pop settles, and a peek is two plain reads.
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
     near: Heap4,
+    run: Vec<TimerKey>,
+    /// The next unread entry of `run`.
+    head: usize,
     ring: Vec<Vec<TimerKey>>,
     occupied: [u64; BUCKETS / 64],
     cursor: u64,
@@ -188,13 +198,13 @@ impl TimerHeap {
         let b = key.deadline >> SHIFT;
         let was_empty = self.in_ring == 0;
         if was_empty {
-            if self.near.len < RING_MIN {
+            if self.near.len < RING_MIN && self.head == self.run.len() {
                 // Few timers: the heap alone is cheaper.
                 self.near.push(key);
                 return;
             }
-            // No bucket holds anything, so the window can start anywhere: here.
-            self.cursor = b;
+            // No bucket holds anything, so the window can start anywhere at or after the run: here.
+            self.cursor = self.cursor.max(b);
         }
         if b >= self.cursor && b - self.cursor < BUCKETS as u64 {
             if self.ring.is_empty() {
@@ -212,10 +222,13 @@ impl TimerHeap {
         }
     }
 
-    /// Pours buckets into the heap until the heap's minimum is the minimum of all.
+    /// Pours buckets into the run until the run or the heap holds the minimum of all.
     #[inline]
     fn settle(&mut self) {
         while self.in_ring != 0 {
+            if self.head < self.run.len() {
+                return;
+            }
             let limit = self.cursor.saturating_mul(1 << SHIFT);
             if self.near.peek().is_some_and(|k| k.deadline < limit) {
                 return;
@@ -224,7 +237,8 @@ impl TimerHeap {
         }
     }
 
-    /// Moves the first non-empty bucket at or after the cursor into the heap, and the cursor past it.
+    /// Makes the first non-empty bucket at or after the cursor the run, sorted, and moves the
+    /// cursor past it. The run is used up when this is called.
     #[cold]
     #[inline(never)]
     fn pour(&mut self) {
@@ -244,30 +258,44 @@ impl TimerHeap {
         let i = (start + d) & (BUCKETS - 1);
         self.cursor += d as u64 + 1;
         self.occupied[i / 64] &= !(1 << (i % 64));
-        let mut bucket = std::mem::take(&mut self.ring[i]);
-        self.in_ring -= bucket.len();
-        for key in bucket.drain(..) {
-            self.near.push(key);
-        }
-        self.ring[i] = bucket;
+        // The used-up run's allocation becomes the emptied bucket's.
+        self.run.clear();
+        self.head = 0;
+        std::mem::swap(&mut self.run, &mut self.ring[i]);
+        self.in_ring -= self.run.len();
+        self.run.sort_unstable_by_key(|k| k.deadline);
     }
 
     /// The earliest entry.
     #[inline]
     pub(crate) fn peek(&self) -> Option<&TimerKey> {
-        self.near.peek()
+        match (self.run.get(self.head), self.near.peek()) {
+            (Some(r), Some(n)) if n.deadline < r.deadline => Some(n),
+            (Some(r), _) => Some(r),
+            (None, n) => n,
+        }
     }
 
     /// Entries among which the next earliest probably is: for prefetching.
     #[inline]
     pub(crate) fn next_few(&self) -> &[TimerKey] {
-        self.near.next_few()
+        match self.run.get(self.head + 1..) {
+            Some(rest) if !rest.is_empty() => &rest[..rest.len().min(ARITY)],
+            _ => self.near.next_few(),
+        }
     }
 
     /// Removes the earliest entry.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<TimerKey> {
-        let top = self.near.pop();
+        let top = match (self.run.get(self.head), self.near.peek()) {
+            (Some(r), Some(n)) if n.deadline < r.deadline => self.near.pop(),
+            (Some(&r), _) => {
+                self.head += 1;
+                Some(r)
+            }
+            (None, _) => self.near.pop(),
+        };
         self.settle();
         top
     }
