@@ -452,6 +452,8 @@ pub(crate) struct Core {
     state: RefCell<State>,
     /// Wakes that came while `state` was borrowed (a waker woken from inside the executor).
     deferred: RefCell<Vec<u64>>,
+    /// True when `deferred` may hold wakes: a cheaper test than borrowing it.
+    has_deferred: Cell<bool>,
     pub(crate) trace: RefCell<Trace>,
     /// Set while dropping the future of a task that panicked, so its join handle says so.
     pub(crate) dropping_panicked: Cell<bool>,
@@ -551,12 +553,21 @@ impl TimerSlot {
     }
 }
 
-/// The ready queue; entries are `gen << 32 | slot`.
-enum Ready {
-    Fifo(Fifo),
-    Random(Vec<u64>, Rng),
+/// The ready queue: task keys (`gen << 32 | slot`) in the order they became ready, and the policy
+/// that picks the next. FIFO reads from a moving head; the other policies take from anywhere.
+/// The queue empties whenever it drains, which it does at least every time the clock moves, and
+/// FIFO drops its read part once that is most of it, so it stays small even when tasks keep each
+/// other ready.
+struct Ready {
+    queue: Vec<u64>,
+    head: usize,
+    policy: Policy,
+}
+
+enum Policy {
+    Fifo,
+    Random(Rng),
     Pct {
-        queue: Vec<u64>,
         change_points: Vec<u64>,
         steps: u64,
     },
@@ -564,37 +575,12 @@ enum Ready {
 
 const NO_TASK: u32 = u32::MAX;
 
-/// A first-in first-out queue of task keys: a Vec and a read position. It empties whenever it
-/// drains, which it does at least every time the clock moves, and drops its read part once that
-/// is most of it, so it stays small even when tasks keep each other ready.
-#[derive(Default)]
-struct Fifo {
-    buf: Vec<u64>,
-    head: usize,
-}
-
-impl Fifo {
-    #[inline(always)]
-    fn pop(&mut self) -> Option<u64> {
-        let key = *self.buf.get(self.head)?;
-        self.head += 1;
-        if self.head == self.buf.len() {
-            self.buf.clear();
-            self.head = 0;
-        } else if self.head >= 1024 && self.head * 2 >= self.buf.len() {
-            self.buf.drain(..self.head);
-            self.head = 0;
-        }
-        Some(key)
-    }
-}
-
 impl Core {
     fn new(seed: u64, config: Config) -> Core {
         let mut pct_rng = None;
-        let ready = match config.scheduler {
-            Scheduler::Fifo => Ready::Fifo(Fifo::default()),
-            Scheduler::Random => Ready::Random(Vec::new(), Rng::derive(seed, "vtsim/scheduler")),
+        let policy = match config.scheduler {
+            Scheduler::Fifo => Policy::Fifo,
+            Scheduler::Random => Policy::Random(Rng::derive(seed, "vtsim/scheduler")),
             Scheduler::Pct { depth, steps } => {
                 let mut rng = Rng::derive(seed, "vtsim/scheduler");
                 let mut change_points: Vec<u64> = (0..depth.saturating_sub(1))
@@ -602,12 +588,16 @@ impl Core {
                     .collect();
                 change_points.sort_unstable_by(|a, b| b.cmp(a));
                 pct_rng = Some(rng);
-                Ready::Pct {
-                    queue: Vec::new(),
+                Policy::Pct {
                     change_points,
                     steps: 0,
                 }
             }
+        };
+        let ready = Ready {
+            queue: Vec::new(),
+            head: 0,
+            policy,
         };
         let tie_key = match config.timer_order {
             TimerOrder::Fifo => None,
@@ -648,6 +638,7 @@ impl Core {
                 polls: 0,
             }),
             deferred: RefCell::new(Vec::new()),
+            has_deferred: Cell::new(false),
             trace: RefCell::new(Trace::default()),
             dropping_panicked: Cell::new(false),
         }
@@ -664,8 +655,8 @@ impl Core {
         let st = &mut *st;
         let id = st.next_id;
         st.next_id += 1;
-        let priority = match (&st.ready, &mut st.pct_rng) {
-            (Ready::Pct { change_points, .. }, Some(rng)) => {
+        let priority = match (&st.ready.policy, &mut st.pct_rng) {
+            (Policy::Pct { change_points, .. }, Some(rng)) => {
                 change_points.len() as u64 + 1 + rng.below(1 << 32)
             }
             _ => 0,
@@ -710,7 +701,10 @@ impl Core {
     fn wake(&self, key: u64) {
         match self.state.try_borrow_mut() {
             Ok(mut st) => st.wake(key),
-            Err(_) => self.deferred.borrow_mut().push(key),
+            Err(_) => {
+                self.deferred.borrow_mut().push(key);
+                self.has_deferred.set(true);
+            }
         }
     }
 
@@ -853,7 +847,7 @@ impl Core {
             .max_wall
             .map(|limit| (limit, WallClock::start()));
         loop {
-            if !self.deferred.borrow().is_empty() {
+            if self.has_deferred.replace(false) {
                 let keys = std::mem::take(&mut *self.deferred.borrow_mut());
                 let mut st = self.state.borrow_mut();
                 for key in keys {
@@ -1033,7 +1027,7 @@ impl State {
         (self.polls_at_instant, self.polls)
     }
 
-    #[inline]
+    #[inline(always)]
     fn wake(&mut self, key: u64) {
         let (idx, gen) = unpack(key);
         let Some(slot) = self.tasks.get_mut(idx as usize) else {
@@ -1052,10 +1046,7 @@ impl State {
     #[inline(always)]
     fn pop_ready(&mut self) -> Option<(u32, u32, Task)> {
         loop {
-            let key = match &mut self.ready {
-                Ready::Fifo(q) => q.pop(),
-                ready => ready.pop(&mut self.meta),
-            }?;
+            let key = self.ready.pop(&mut self.meta)?;
             let (idx, gen) = unpack(key);
             let slot = &mut self.tasks[idx as usize];
             if slot.gen != gen || !slot.alive {
@@ -1237,24 +1228,39 @@ impl State {
 impl Ready {
     #[inline(always)]
     fn push(&mut self, key: u64) {
-        match self {
-            Ready::Fifo(q) => q.buf.push(key),
-            Ready::Random(q, _) => q.push(key),
-            Ready::Pct { queue, .. } => queue.push(key),
+        self.queue.push(key);
+    }
+
+    #[inline(always)]
+    fn pop(&mut self, tasks: &mut [TaskMeta]) -> Option<u64> {
+        match &mut self.policy {
+            Policy::Fifo => {
+                let key = *self.queue.get(self.head)?;
+                self.head += 1;
+                if self.head == self.queue.len() {
+                    self.queue.clear();
+                    self.head = 0;
+                } else if self.head >= 1024 && self.head * 2 >= self.queue.len() {
+                    self.queue.drain(..self.head);
+                    self.head = 0;
+                }
+                Some(key)
+            }
+            policy => Self::pick(&mut self.queue, policy, tasks),
         }
     }
 
-    #[inline]
-    fn pop(&mut self, tasks: &mut [TaskMeta]) -> Option<u64> {
-        match self {
-            Ready::Fifo(q) => q.pop(),
-            Ready::Random(q, rng) => match q.len() {
+    /// The random and PCT policies' choice.
+    #[inline(never)]
+    fn pick(queue: &mut Vec<u64>, policy: &mut Policy, tasks: &mut [TaskMeta]) -> Option<u64> {
+        match policy {
+            Policy::Fifo => unreachable!("FIFO reads from the head"),
+            Policy::Random(rng) => match queue.len() {
                 0 => None,
-                1 => q.pop(),
-                n => Some(q.swap_remove(rng.below(n as u64) as usize)),
+                1 => queue.pop(),
+                n => Some(queue.swap_remove(rng.below(n as u64) as usize)),
             },
-            Ready::Pct {
-                queue,
+            Policy::Pct {
                 change_points,
                 steps,
             } => {

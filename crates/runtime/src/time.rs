@@ -159,19 +159,12 @@ pub fn sleep(d: Duration) -> Sleep {
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    if context::in_simulation() {
-        Sleep {
-            inner: SleepInner::Sim {
-                deadline,
-                timer: None,
-            },
-        }
-    } else {
-        #[allow(clippy::disallowed_methods)] // production fallback: outside any simulation
-        let sleep = Box::pin(tokio::time::sleep_until(to_tokio(deadline)));
-        Sleep {
-            inner: SleepInner::Tokio { deadline, sleep },
-        }
+    // Whether it is a virtual or a real timer is settled when it is first polled.
+    Sleep {
+        inner: SleepInner::Sim {
+            deadline,
+            timer: None,
+        },
     }
 }
 
@@ -189,7 +182,8 @@ pin_project! {
     #[project = SleepProj]
     #[derive(Debug)]
     enum SleepInner {
-        // A virtual timer: its slot and generation once armed.
+        // A virtual timer: its slot and generation once armed. Unarmed, it is what every `Sleep`
+        // starts as, and the first poll outside a simulation makes it a real one.
         Sim { deadline: Instant, timer: Option<(u32, u32)> },
         // Boxed: a real timer is large, and a simulated one should not pay for it.
         Tokio { deadline: Instant, sleep: Pin<Box<tokio::time::Sleep>> },
@@ -238,29 +232,41 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.project().inner.project() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.as_mut().project().inner.project() {
             SleepProj::Sim { deadline, timer } => {
-                let Some(done) = context::with_core(|c| match *timer {
+                let done = context::with_core(|c| match *timer {
                     Some((idx, gen)) => c.poll_timer(idx, gen, cx.waker()),
                     None if c.now.get() >= deadline.0 => true,
                     None => {
                         *timer = Some(c.arm_timer(deadline.0, cx.waker()));
                         false
                     }
-                }) else {
-                    panic!("vtsim: a simulated Sleep was polled outside its simulation");
-                };
-                if done {
-                    *timer = None;
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
+                });
+                match done {
+                    Some(true) => {
+                        *timer = None;
+                        Poll::Ready(())
+                    }
+                    Some(false) => Poll::Pending,
+                    None if timer.is_none() => {
+                        let deadline = *deadline;
+                        self.as_mut().project().inner.set(real_sleep(deadline));
+                        self.poll(cx)
+                    }
+                    None => panic!("vtsim: a simulated Sleep was polled outside its simulation"),
                 }
             }
             SleepProj::Tokio { sleep, .. } => sleep.as_mut().poll(cx),
         }
     }
+}
+
+/// A real timer, for a `Sleep` polled outside any simulation.
+fn real_sleep(deadline: Instant) -> SleepInner {
+    #[allow(clippy::disallowed_methods)] // production fallback: outside any simulation
+    let sleep = Box::pin(tokio::time::sleep_until(to_tokio(deadline)));
+    SleepInner::Tokio { deadline, sleep }
 }
 
 /// The error of a [`timeout`] whose deadline passed first.

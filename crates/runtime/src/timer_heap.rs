@@ -286,7 +286,7 @@ impl TimerHeap {
     }
 
     /// Removes the earliest entry.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&mut self) -> Option<TimerKey> {
         let top = match (self.run.get(self.head), self.near.peek()) {
             (Some(r), Some(n)) if n.deadline < r.deadline => self.near.pop(),
