@@ -567,10 +567,7 @@ struct Ready {
 enum Policy {
     Fifo,
     Random(Rng),
-    Pct {
-        change_points: Vec<u64>,
-        steps: u64,
-    },
+    Pct { change_points: Vec<u64>, steps: u64 },
 }
 
 const NO_TASK: u32 = u32::MAX;
