@@ -120,6 +120,14 @@ impl Text {
     }
 }
 
+impl Text {
+    /// A string that lives for the program, such as a literal: stored as is, never copied.
+    #[doc(hidden)]
+    pub const fn from_static(s: &'static str) -> Text {
+        Text(Repr::Interned(s))
+    }
+}
+
 impl PartialEq for Text {
     fn eq(&self, other: &Text) -> bool {
         self.as_str() == other.as_str()
@@ -577,6 +585,209 @@ impl Visit for Recorder {
     }
 }
 
+// --- the typed fast path
+
+#[doc(hidden)]
+pub use tracing as __tracing;
+
+/// Records one event with a literal kind and message, fields `name = value`, `name = %value`
+/// (its `Display` text) or `name` (a variable of that name), as `tracing::event!` would:
+///
+/// ```
+/// let (query, attempts) = ("q1", 2u32);
+/// vtsim_runtime::trace_event!(INFO, kind = "query.ok", query, attempts, error = %"none", "Query succeeded");
+/// ```
+///
+/// Inside a simulation whose recording-only dispatcher is current (no `VTSIM_LOG`), the event
+/// goes straight into the trace, the same [`Event`] the [`SimLayer`] would record, without
+/// `tracing`'s per-field visiting. Anywhere else (production, a log filter, another subscriber)
+/// it is an ordinary `tracing` event.
+#[macro_export]
+macro_rules! trace_event {
+    ($level:ident, kind = $kind:literal $(, $($rest:tt)*)?) => {
+        if !$crate::__trace_event_fast!(@munch ($level, $kind) [] $($($rest)*)?) {
+            $crate::trace::__tracing::event!(
+                $crate::trace::__tracing::Level::$level,
+                kind = $kind $(, $($rest)*)?
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __trace_event_fast {
+    (@munch $h:tt [$($acc:tt)*] $name:ident = %$e:expr, $($rest:tt)*) => {
+        $crate::__trace_event_fast!(@munch $h
+            [$($acc)* (stringify!($name), $crate::trace::__display(&$e)),] $($rest)*)
+    };
+    (@munch $h:tt [$($acc:tt)*] $name:ident = %$e:expr) => {
+        $crate::__trace_event_fast!(@munch $h
+            [$($acc)* (stringify!($name), $crate::trace::__display(&$e)),])
+    };
+    (@munch $h:tt [$($acc:tt)*] $name:ident = $e:expr, $($rest:tt)*) => {
+        $crate::__trace_event_fast!(@munch $h
+            [$($acc)* (stringify!($name), $crate::trace::ToValue::to_value(&$e)),] $($rest)*)
+    };
+    (@munch $h:tt [$($acc:tt)*] $name:ident = $e:expr) => {
+        $crate::__trace_event_fast!(@munch $h
+            [$($acc)* (stringify!($name), $crate::trace::ToValue::to_value(&$e)),])
+    };
+    (@munch $h:tt [$($acc:tt)*] $name:ident, $($rest:tt)*) => {
+        $crate::__trace_event_fast!(@munch $h
+            [$($acc)* (stringify!($name), $crate::trace::ToValue::to_value(&$name)),] $($rest)*)
+    };
+    (@munch $h:tt [$($acc:tt)*] $name:ident) => {
+        $crate::__trace_event_fast!(@munch $h
+            [$($acc)* (stringify!($name), $crate::trace::ToValue::to_value(&$name)),])
+    };
+    (@munch ($level:ident, $kind:literal) [$($acc:tt)*] $msg:literal) => {
+        $crate::trace::__record(
+            $crate::trace::__tracing::Level::$level,
+            module_path!(),
+            $kind,
+            ::core::option::Option::Some($msg),
+            || [$($acc)*],
+        )
+    };
+    (@munch ($level:ident, $kind:literal) [$($acc:tt)*]) => {
+        $crate::trace::__record(
+            $crate::trace::__tracing::Level::$level,
+            module_path!(),
+            $kind,
+            ::core::option::Option::None,
+            || [$($acc)*],
+        )
+    };
+}
+
+/// A field value, as `tracing` hands it to the [`SimLayer`]: integers widen to 64 bits, and
+/// strings are strings.
+#[doc(hidden)]
+pub trait ToValue {
+    /// The value the trace records.
+    fn to_value(&self) -> Value;
+}
+
+macro_rules! to_value {
+    ($variant:ident as $wide:ty: $($t:ty),+) => {
+        $(impl ToValue for $t {
+            #[inline]
+            fn to_value(&self) -> Value {
+                Value::$variant(<$wide>::from(*self))
+            }
+        })+
+    };
+}
+
+to_value!(U64 as u64: u8, u16, u32, u64);
+to_value!(I64 as i64: i8, i16, i32, i64);
+to_value!(Bool as bool: bool);
+to_value!(F64 as f64: f32, f64);
+
+impl ToValue for usize {
+    #[inline]
+    fn to_value(&self) -> Value {
+        Value::U64(*self as u64)
+    }
+}
+
+impl ToValue for isize {
+    #[inline]
+    fn to_value(&self) -> Value {
+        Value::I64(*self as i64)
+    }
+}
+
+impl ToValue for str {
+    #[inline]
+    fn to_value(&self) -> Value {
+        Value::Str(Text::new(self))
+    }
+}
+
+impl ToValue for String {
+    #[inline]
+    fn to_value(&self) -> Value {
+        Value::Str(Text::new(self))
+    }
+}
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    #[inline]
+    fn to_value(&self) -> Value {
+        (**self).to_value()
+    }
+}
+
+/// A `%value` field: its `Display` text, formatted into a reused buffer.
+#[doc(hidden)]
+pub fn __display(value: &dyn fmt::Display) -> Value {
+    thread_local! {
+        static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.clear();
+        let _ = write!(s, "{value}");
+        Value::Str(Text::new(&s))
+    })
+}
+
+/// Records an event of [`trace_event!`] directly, when that is what `tracing` would do; false
+/// when the caller must go through `tracing` instead.
+#[doc(hidden)]
+#[inline]
+pub fn __record<const N: usize>(
+    level: Level,
+    target: &'static str,
+    kind: &'static str,
+    message: Option<&'static str>,
+    fields: impl FnOnce() -> [(&'static str, Value); N],
+) -> bool {
+    if !(level <= tracing::level_filters::STATIC_MAX_LEVEL
+        && level <= tracing::level_filters::LevelFilter::current())
+    {
+        return false;
+    }
+    context::with_core(|core| {
+        if !recording_only() {
+            return false;
+        }
+        let fields: Box<[(&'static str, Value)]> = Box::new(fields());
+        let e = Event {
+            time: core.now.get(),
+            task: core.current_task_id(),
+            level,
+            target,
+            kind: Some(kind),
+            message: message.map(Text::from_static),
+            fields,
+        };
+        core.trace.borrow_mut().push(e);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// The subscriber of this thread's dispatcher when it only records (no `VTSIM_LOG`).
+type Recording = tracing_subscriber::layer::Layered<SimLayer, tracing_subscriber::Registry>;
+
+thread_local! {
+    // The address of this thread's recording-only subscriber, or 0 when it also logs.
+    static RECORDING_ONLY: Cell<usize> = const { Cell::new(0) };
+}
+
+/// True when the current dispatcher is this thread's simulation dispatcher, and it only records.
+fn recording_only() -> bool {
+    let addr = RECORDING_ONLY.with(Cell::get);
+    addr != 0
+        && tracing::dispatcher::get_default(|d| {
+            d.downcast_ref::<Recording>()
+                .is_some_and(|s| std::ptr::from_ref(s) as usize == addr)
+        })
+}
+
 /// The dispatcher simulations on this thread install while they run (one per thread: creating a
 /// `Dispatch` makes tracing recompute every callsite's interest).
 pub(crate) fn dispatch() -> tracing::Dispatch {
@@ -600,7 +811,14 @@ fn new_dispatch() -> tracing::Dispatch {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter)
     });
-    tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer).with(fmt))
+    let logs = fmt.is_some();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer).with(fmt));
+    if !logs {
+        if let Some(s) = dispatch.downcast_ref::<Recording>() {
+            RECORDING_ONLY.with(|a| a.set(std::ptr::from_ref(s) as usize));
+        }
+    }
+    dispatch
 }
 
 /// A [`FormatTime`](tracing_subscriber::fmt::time::FormatTime) that prints virtual time inside a
@@ -652,4 +870,39 @@ pub(crate) fn panic_details(payload: &(dyn std::any::Any + Send)) -> (String, Op
     };
     let location = LAST_PANIC_LOCATION.with(Cell::take);
     (message, location)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Sim;
+
+    #[test]
+    fn the_fast_path_records_what_tracing_records() {
+        let mut sim = Sim::new(7);
+        sim.block_on(async {
+            let (uid, flag, name, text) = (3u32, true, "ks", String::from("q17"));
+            let error = "a long error text that is more than twenty-two bytes";
+            // Without VTSIM_LOG, trace_event! takes its fast path here.
+            let logs = std::env::var_os("VTSIM_LOG").is_some_and(|v| !v.is_empty());
+            assert_eq!(super::recording_only(), !logs);
+            for _ in 0..2 {
+                tracing::warn!(kind = "test.event", uid, flag, name, text, error = %error, small = -2i32, "A message");
+                crate::trace_event!(WARN, kind = "test.event", uid, flag, name, text, error = %error, small = -2i32, "A message");
+                tracing::debug!(kind = "test.bare", n = 1usize);
+                crate::trace_event!(DEBUG, kind = "test.bare", n = 1usize);
+            }
+        })
+        .unwrap();
+        let trace = sim.take_trace();
+        let events: Vec<_> = trace
+            .events()
+            .iter()
+            .filter(|e| e.kind().is_some_and(|k| k.starts_with("test.")))
+            .collect();
+        assert_eq!(events.len(), 8);
+        for pair in events.chunks(2) {
+            assert_eq!(pair[0], pair[1]);
+            assert_eq!(pair[0].to_string(), pair[1].to_string());
+        }
+    }
 }

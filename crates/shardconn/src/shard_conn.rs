@@ -10,7 +10,7 @@ use vtsim_runtime::time::{self, Duration, Instant};
 use vtsim_timer::{Fixes, RandTicker, TickerStop, Ticks};
 
 use crate::balancer::{Balancer, DEFAULT_RESET_DOWN_CONN_DELAY};
-use crate::consolidator::Consolidator;
+use crate::consolidator::{Consolidated, Consolidator};
 use crate::error::{
     ConnectError, DialFailure, ErrorCause, ServerCode, ShardConnError, TabletError,
 };
@@ -154,19 +154,9 @@ fn close_in_background(
 /// One attempt's hold on the current connection: counts it as in flight until dropped.
 struct CallGuard {
     current: Current,
-    target: Target,
-    dangling: Arc<AtomicU64>,
-}
-
-impl CallGuard {
-    fn new(current: &Current, target: &Target, dangling: &Arc<AtomicU64>) -> CallGuard {
-        lock_calls(&current.calls).in_flight += 1;
-        CallGuard {
-            current: current.clone(),
-            target: target.clone(),
-            dangling: dangling.clone(),
-        }
-    }
+    // For the close when the last call on a retired connection ends; an `Arc` rather than copies
+    // of the target, which would cost allocations on every call.
+    inner: Arc<Inner>,
 }
 
 impl Drop for CallGuard {
@@ -179,9 +169,9 @@ impl Drop for CallGuard {
         if close {
             // Already counted as dangling when rotation retired it.
             close_in_background(
-                &self.target,
+                &self.inner.target,
                 self.current.conn.clone(),
-                self.dangling.clone(),
+                self.inner.dangling.clone(),
                 true,
             );
         }
@@ -411,8 +401,12 @@ async fn rotation_loop(inner: Weak<Inner>, mut ticks: Ticks) {
 }
 
 impl Inner {
-    fn guard(&self, current: &Current) -> CallGuard {
-        CallGuard::new(current, &self.target, &self.dangling)
+    fn guard(self: &Arc<Inner>, current: &Current) -> CallGuard {
+        lock_calls(&current.calls).in_flight += 1;
+        CallGuard {
+            current: current.clone(),
+            inner: self.clone(),
+        }
     }
 
     fn close_conn(&self, conn: Arc<dyn TabletConn>) {
@@ -440,7 +434,7 @@ impl Inner {
             (calls.in_flight, deferred)
         };
         let endpoint = current.conn.endpoint();
-        tracing::info!(
+        vtsim_runtime::trace_event!(INFO,
             kind = "shardconn.rotated",
             keyspace = self.target.keyspace.as_str(),
             shard = self.target.shard.as_str(),
@@ -470,6 +464,17 @@ impl Inner {
         }
         let (slot, created) = self.consolidator.create(&self.key);
         drop(state);
+        // Boxed: rare, and large enough to bloat every query's future.
+        Box::pin(self.dial_or_wait(slot, created, deadline)).await
+    }
+
+    /// `getConn` with no current connection: dial (consolidated), or wait on the caller dialling.
+    async fn dial_or_wait(
+        self: &Arc<Inner>,
+        slot: Consolidated<ConnResult>,
+        created: bool,
+        deadline: Option<Instant>,
+    ) -> Result<CallGuard, ConnectError> {
         let result = if created {
             // The dial runs in its own task, so a caller dropped mid-dial cannot strand the waiters:
             // in Go nothing could cancel it either.
@@ -496,7 +501,8 @@ impl Inner {
                 _ => slot.wait().await,
             };
             let error = result.as_ref().err().map(ToString::to_string);
-            tracing::info!(
+            vtsim_runtime::trace_event!(
+                INFO,
                 kind = "shardconn.consolidated",
                 keyspace = self.target.keyspace.as_str(),
                 shard = self.target.shard.as_str(),
@@ -538,7 +544,7 @@ impl Inner {
                 timeout = timeout.min(total - spent);
             }
             let dial_start = time::now();
-            tracing::info!(
+            vtsim_runtime::trace_event!(INFO,
                 kind = "shardconn.dial",
                 keyspace = self.target.keyspace.as_str(),
                 shard = self.target.shard.as_str(),
@@ -572,7 +578,7 @@ impl Inner {
                         calls: Arc::default(),
                     };
                     state.current = Some(current.clone());
-                    tracing::info!(
+                    vtsim_runtime::trace_event!(INFO,
                         kind = "shardconn.connected",
                         keyspace = self.target.keyspace.as_str(),
                         shard = self.target.shard.as_str(),
@@ -585,7 +591,7 @@ impl Inner {
                     return Ok(current);
                 }
                 Err(error) => {
-                    tracing::warn!(
+                    vtsim_runtime::trace_event!(WARN,
                         kind = "shardconn.dial_failed",
                         keyspace = self.target.keyspace.as_str(),
                         shard = self.target.shard.as_str(),
@@ -626,8 +632,10 @@ impl Inner {
         let mut attempts = 0;
         for attempt in 0..=retry_count {
             attempts = attempt + 1;
-            let guard = match self.get_conn(deadline).await {
-                Ok(guard) => guard,
+            // Awaits sit outside the matches, so no match temporary takes room in this future.
+            let got = self.get_conn(deadline).await;
+            let guard = match got {
+                Ok(guard) => Some(guard),
                 Err(error) => {
                     let stop = error.is_timeout() || attempt == retry_count;
                     if !stop {
@@ -643,36 +651,39 @@ impl Inner {
                     if stop {
                         break;
                     }
-                    time::sleep(self.config.retry_delay).await;
-                    continue;
+                    None
                 }
             };
+            let Some(guard) = guard else {
+                time::sleep(self.config.retry_delay).await;
+                continue;
+            };
             let current = guard.current.clone();
-            match op.run(&*current.conn, deadline).await {
+            let ran = op.run(&*current.conn, deadline).await;
+            let error = match ran {
                 Ok(outcome) => return Ok((outcome, guard, attempts)),
-                Err(error) => {
-                    drop(guard);
-                    let retry = self
-                        .can_retry(
-                            &error,
-                            deadline,
-                            op.in_transaction(),
-                            op.is_streaming(),
-                            &current,
-                        )
-                        .await;
-                    let again = retry && attempt < retry_count;
-                    if again {
-                        self.query_retry(op.query(), attempts, "tablet", &error, Duration::ZERO);
-                    }
-                    last = Some((
-                        ErrorCause::Tablet(error),
-                        Some(current.conn.endpoint().clone()),
-                    ));
-                    if !again {
-                        break;
-                    }
-                }
+                Err(error) => error,
+            };
+            drop(guard);
+            // Boxed: only failed calls get here.
+            let retry = Box::pin(self.can_retry(
+                &error,
+                deadline,
+                op.in_transaction(),
+                op.is_streaming(),
+                &current,
+            ))
+            .await;
+            let again = retry && attempt < retry_count;
+            if again {
+                self.query_retry(op.query(), attempts, "tablet", &error, Duration::ZERO);
+            }
+            last = Some((
+                ErrorCause::Tablet(error),
+                Some(current.conn.endpoint().clone()),
+            ));
+            if !again {
+                break;
             }
         }
         let (cause, endpoint) = last.expect("withRetry makes at least one attempt");
@@ -736,7 +747,7 @@ impl Inner {
         error: &dyn fmt::Display,
         sleep: Duration,
     ) {
-        tracing::info!(
+        vtsim_runtime::trace_event!(INFO,
             kind = "query.retry",
             keyspace = self.target.keyspace.as_str(),
             shard = self.target.shard.as_str(),
@@ -751,7 +762,8 @@ impl Inner {
     }
 
     fn query_ok(&self, query: &str, uid: u32, attempts: u32, started: Instant, complete: bool) {
-        tracing::info!(
+        vtsim_runtime::trace_event!(
+            INFO,
             kind = "query.ok",
             keyspace = self.target.keyspace.as_str(),
             shard = self.target.shard.as_str(),
@@ -773,7 +785,7 @@ impl Inner {
         error: &ShardConnError,
         phase: &str,
     ) {
-        tracing::warn!(
+        vtsim_runtime::trace_event!(WARN,
             kind = "query.failed",
             keyspace = self.target.keyspace.as_str(),
             shard = self.target.shard.as_str(),

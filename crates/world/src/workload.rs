@@ -158,18 +158,28 @@ async fn query(load: Arc<Load>, id: u64, kind: QueryKind) {
     let transaction = kind == QueryKind::Transaction;
     let stream = kind == QueryKind::Stream;
     // No message: this is the hottest event of a run, and the kind says it all.
-    tracing::debug!(kind = "query.start", query = text, transaction, stream);
+    vtsim_runtime::trace_event!(
+        DEBUG,
+        kind = "query.start",
+        query = text,
+        transaction,
+        stream
+    );
     let now = time::now();
     let sc = &load.shard_conn;
     // Failures are the ShardConn's to trace; the workload only drives.
     if stream {
-        let Ok(mut rows) = sc
-            .stream_execute(text, Some(now + load.stream_timeout))
-            .await
-        else {
-            return;
-        };
-        while let Some(Ok(_)) = rows.next().await {}
+        // Boxed: streams are the rare kind, and their future would enlarge every query's.
+        Box::pin(async {
+            let Ok(mut rows) = sc
+                .stream_execute(text, Some(now + load.stream_timeout))
+                .await
+            else {
+                return;
+            };
+            while let Some(Ok(_)) = rows.next().await {}
+        })
+        .await;
     } else {
         let _ = sc
             .execute(text, transaction, Some(now + load.query_timeout))
