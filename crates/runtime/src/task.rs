@@ -39,11 +39,9 @@ where
             result: None,
             waker: None,
         }));
-        let guard = CompleteOnDrop(Arc::clone(&shared));
-        let task = async move {
-            let guard = guard;
-            let out = future.await;
-            guard.complete(Ok(out));
+        let task = Joined {
+            future,
+            guard: CompleteOnDrop(Arc::clone(&shared)),
         };
         let (idx, gen) = context::with_core(|c| c.spawn(Box::pin(task), name.map(Arc::from)))
             .expect("in a simulation");
@@ -77,6 +75,29 @@ pub async fn yield_now() {
         }
     })
     .await
+}
+
+pin_project_lite::pin_project! {
+    /// A spawned future and the join state its output goes to. Dropped before it finishes
+    /// (aborted, panicked, or left running), it drops the future first, so a handle sees the
+    /// cancellation only once the future is gone.
+    struct Joined<F: Future> {
+        #[pin]
+        future: F,
+        guard: CompleteOnDrop<F::Output>,
+    }
+}
+
+impl<F: Future> Future for Joined<F> {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let out = std::task::ready!(this.future.poll(cx));
+        this.guard.complete(Ok(out));
+        Poll::Ready(())
+    }
 }
 
 struct JoinState<T> {

@@ -184,18 +184,30 @@ pin_project! {
     enum SleepInner {
         // A virtual timer: its slot and generation once armed. Unarmed, it is what every `Sleep`
         // starts as, and the first poll outside a simulation makes it a real one.
-        Sim { deadline: Instant, timer: Option<(u32, u32)> },
+        Sim { deadline: Instant, timer: Option<Armed> },
         // Boxed: a real timer is large, and a simulated one should not pay for it.
         Tokio { deadline: Instant, sleep: Pin<Box<tokio::time::Sleep>> },
     }
+}
 
-    impl PinnedDrop for SleepInner {
-        fn drop(this: Pin<&mut Self>) {
-            if let SleepProj::Sim { timer: Some((idx, gen)), .. } = this.project() {
-                let (idx, gen) = (*idx, *gen);
-                context::with_core(|c| c.cancel_timer(idx, gen));
-            }
-        }
+/// An armed virtual timer, by slot and generation: disarmed when dropped before it fires.
+#[derive(Debug)]
+struct Armed {
+    idx: u32,
+    gen: u32,
+}
+
+impl Armed {
+    /// Forgets a timer that has fired, which the executor has freed already.
+    #[inline]
+    fn fired(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        context::with_core(|c| c.cancel_timer(self.idx, self.gen));
     }
 }
 
@@ -216,9 +228,7 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, new: Instant) {
         match self.project().inner.project() {
             SleepProj::Sim { deadline, timer } => {
-                if let Some((idx, gen)) = timer.take() {
-                    context::with_core(|c| c.cancel_timer(idx, gen));
-                }
+                drop(timer.take());
                 *deadline = new;
             }
             SleepProj::Tokio { deadline, sleep } => {
@@ -235,17 +245,20 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match self.as_mut().project().inner.project() {
             SleepProj::Sim { deadline, timer } => {
-                let done = context::with_core(|c| match *timer {
-                    Some((idx, gen)) => c.poll_timer(idx, gen, cx.waker()),
+                let done = context::with_core(|c| match timer {
+                    Some(t) => c.poll_timer(t.idx, t.gen, cx.waker()),
                     None if c.now.get() >= deadline.0 => true,
                     None => {
-                        *timer = Some(c.arm_timer(deadline.0, cx.waker()));
+                        let (idx, gen) = c.arm_timer(deadline.0, cx.waker());
+                        *timer = Some(Armed { idx, gen });
                         false
                     }
                 });
                 match done {
                     Some(true) => {
-                        *timer = None;
+                        if let Some(t) = timer.take() {
+                            t.fired();
+                        }
                         Poll::Ready(())
                     }
                     Some(false) => Poll::Pending,
