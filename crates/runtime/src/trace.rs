@@ -9,7 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -76,7 +76,174 @@ pub struct Event {
     target: &'static str,
     kind: Option<&'static str>,
     message: Option<Text>,
-    fields: Box<[(&'static str, Value)]>,
+    fields: Fields,
+}
+
+/// Fields per chunk of a trace's field store.
+const CHUNK: usize = 2048;
+
+/// An event's fields: a range of a shared, append-only chunk.
+#[derive(Clone)]
+struct Fields {
+    chunk: Option<Arc<Chunk>>,
+    start: u32,
+    len: u32,
+}
+
+impl Fields {
+    const EMPTY: Fields = Fields {
+        chunk: None,
+        start: 0,
+        len: 0,
+    };
+
+    /// Fields in a chunk of their own.
+    fn alone(fields: Vec<(&'static str, Value)>) -> Fields {
+        if fields.is_empty() {
+            return Fields::EMPTY;
+        }
+        let chunk = Chunk::new(fields.len());
+        // SAFETY: the chunk is new and not shared yet.
+        let (start, len) = unsafe { chunk.append(fields.into_iter()) };
+        Fields {
+            chunk: Some(Arc::new(chunk)),
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    fn as_slice(&self) -> &[(&'static str, Value)] {
+        match &self.chunk {
+            // SAFETY: `start..start + len` was filled by `Chunk::append` before this `Fields`
+            // existed, and filled slots are never written again.
+            Some(c) => unsafe { c.slice(self.start as usize, self.len as usize) },
+            None => &[],
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, (&'static str, Value)> {
+        self.as_slice().iter()
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
+type Slot = std::cell::UnsafeCell<std::mem::MaybeUninit<(&'static str, Value)>>;
+
+/// Append-only storage for the fields of many events. Slots below `filled` are initialized and
+/// immutable from then on; only the one [`Trace`] that owns the chunk as its current one writes
+/// above it.
+struct Chunk {
+    slots: Box<[Slot]>,
+    filled: std::sync::atomic::AtomicUsize,
+}
+
+// SAFETY: readers only touch filled slots, which are never written again; the single writer
+// (`Trace::store`, through `&mut Trace`) only touches slots above `filled`.
+unsafe impl Sync for Chunk {}
+// SAFETY: `Value` is `Send`; a chunk owns its values.
+unsafe impl Send for Chunk {}
+
+impl Chunk {
+    fn new(capacity: usize) -> Chunk {
+        Chunk {
+            slots: (0..capacity)
+                .map(|_| std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()))
+                .collect(),
+            filled: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn room(&self) -> usize {
+        self.slots.len() - self.filled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes `fields` after the filled slots (as many as fit) and returns where they start and
+    /// how many were written.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only writer of this chunk, and `fields.len() <= self.room()`.
+    unsafe fn append(
+        &self,
+        fields: impl ExactSizeIterator<Item = (&'static str, Value)>,
+    ) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        let start = self.filled.load(Ordering::Relaxed);
+        let cap = self.slots.len();
+        // `UnsafeCell` and `MaybeUninit` are transparent: a slot pointer is a field pointer.
+        let base =
+            std::cell::UnsafeCell::raw_get(self.slots.as_ptr()).cast::<(&'static str, Value)>();
+        let mut end = start;
+        for field in fields {
+            if end == cap {
+                break;
+            }
+            // SAFETY: slots at and above `filled` are read by no one, and we are the only writer.
+            unsafe { base.add(end).write(field) };
+            end += 1;
+        }
+        // Values written before a panic in `fields` would leak, never be read uninitialized.
+        self.filled.store(end, Ordering::Release);
+        (start, end - start)
+    }
+
+    /// Writes the `N` fields `make` returns after the filled slots; returns where they start.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only writer of this chunk, and `N <= self.room()`.
+    #[inline]
+    unsafe fn append_array<const N: usize>(
+        &self,
+        make: impl FnOnce() -> [(&'static str, Value); N],
+    ) -> usize {
+        use std::sync::atomic::Ordering;
+        let start = self.filled.load(Ordering::Relaxed);
+        assert!(N <= self.slots.len() - start);
+        let base = std::cell::UnsafeCell::raw_get(self.slots.as_ptr());
+        // SAFETY: the `N` slots from `start` exist (checked), are read by no one, and we are the
+        // only writer; slots are transparent, so `N` of them are laid out as `[field; N]`.
+        unsafe {
+            base.add(start)
+                .cast::<[(&'static str, Value); N]>()
+                .write(make());
+        }
+        self.filled.store(start + N, Ordering::Release);
+        start
+    }
+
+    /// # Safety
+    ///
+    /// `start..start + len` is within the filled slots.
+    unsafe fn slice(&self, start: usize, len: usize) -> &[(&'static str, Value)] {
+        let slots = &self.slots[start..start + len];
+        // SAFETY: `Slot` has the layout of the field it holds (`UnsafeCell` and `MaybeUninit` are
+        // transparent), the slots are initialized (the caller), and filled slots are never
+        // written again.
+        unsafe { std::slice::from_raw_parts(slots.as_ptr().cast(), len) }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let filled = *self.filled.get_mut();
+        for slot in &mut self.slots[..filled] {
+            // SAFETY: filled slots are initialized, and dropped once, here.
+            unsafe { slot.get_mut().assume_init_drop() };
+        }
+    }
 }
 
 /// A string in a trace. Short ones (keyspaces, hosts, query ids) are stored inline, and longer
@@ -279,7 +446,7 @@ impl Event {
             target,
             kind: kind.map(intern_static),
             message: message.map(Text::new),
-            fields: fields.into_boxed_slice(),
+            fields: Fields::alone(fields),
         }
     }
 
@@ -339,7 +506,7 @@ impl fmt::Display for Event {
         if let Some(msg) = &self.message {
             write!(f, " {msg:?}")?;
         }
-        for (name, value) in &self.fields {
+        for (name, value) in self.fields.iter() {
             write!(f, " {name}={value}")?;
         }
         Ok(())
@@ -362,9 +529,34 @@ pub(crate) fn fmt_time(d: Duration) -> String {
 }
 
 /// The events of a run, in order.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Default)]
 pub struct Trace {
     events: Vec<Event>,
+    // Where this trace writes the fields of its next events; never shared with a clone.
+    chunk: Option<Arc<Chunk>>,
+}
+
+impl Clone for Trace {
+    fn clone(&self) -> Trace {
+        Trace {
+            events: self.events.clone(),
+            chunk: None,
+        }
+    }
+}
+
+impl PartialEq for Trace {
+    fn eq(&self, other: &Trace) -> bool {
+        self.events == other.events
+    }
+}
+
+impl fmt::Debug for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trace")
+            .field("events", &self.events)
+            .finish()
+    }
 }
 
 /// Where two traces of the same seed first differ.
@@ -397,6 +589,52 @@ impl fmt::Display for Divergence {
 impl Trace {
     pub(crate) fn push(&mut self, e: Event) {
         self.events.push(e);
+    }
+
+    /// Stores the fields `make` returns, as [`store`](Trace::store) does, built in place.
+    #[inline]
+    fn store_array<const N: usize>(
+        &mut self,
+        make: impl FnOnce() -> [(&'static str, Value); N],
+    ) -> Fields {
+        if N == 0 || N > CHUNK {
+            return self.store(make().into_iter());
+        }
+        let chunk = match &self.chunk {
+            Some(c) if c.room() >= N => c,
+            _ => self.chunk.insert(Arc::new(Chunk::new(CHUNK))),
+        };
+        // SAFETY: as in `store`; and there is room for `N`.
+        let start = unsafe { chunk.append_array(make) };
+        Fields {
+            chunk: Some(chunk.clone()),
+            start: start as u32,
+            len: N as u32,
+        }
+    }
+
+    /// Stores `fields` in this trace's current chunk (one allocation per [`CHUNK`] fields, not
+    /// one per event).
+    fn store(&mut self, fields: impl ExactSizeIterator<Item = (&'static str, Value)>) -> Fields {
+        let n = fields.len();
+        if n == 0 {
+            return Fields::EMPTY;
+        }
+        if n > CHUNK {
+            return Fields::alone(fields.collect());
+        }
+        let chunk = match &self.chunk {
+            Some(c) if c.room() >= n => c,
+            _ => self.chunk.insert(Arc::new(Chunk::new(CHUNK))),
+        };
+        // SAFETY: `self.chunk` is only ever written through this trace (a clone does not get it),
+        // and `&mut self` makes this the only writer.
+        let (start, len) = unsafe { chunk.append(fields) };
+        Fields {
+            chunk: Some(chunk.clone()),
+            start: start as u32,
+            len: len as u32,
+        }
     }
 
     /// The number of events.
@@ -497,6 +735,8 @@ impl<S: Subscriber> Layer<S> for SimLayer {
                 let mut r = r.borrow_mut();
                 r.fields.clear();
                 event.record(&mut *r);
+                let mut trace = core.trace.borrow_mut();
+                let fields = trace.store(r.fields.drain(..));
                 let e = Event {
                     time: core.now.get(),
                     task: core.current_task_id(),
@@ -504,9 +744,9 @@ impl<S: Subscriber> Layer<S> for SimLayer {
                     target: meta.target(),
                     kind: r.kind.take(),
                     message: r.message.take(),
-                    fields: r.fields.as_slice().into(),
+                    fields,
                 };
-                core.trace.borrow_mut().push(e);
+                trace.push(e);
             });
         });
     }
@@ -754,7 +994,8 @@ pub fn __record<const N: usize>(
         if !recording_only() {
             return false;
         }
-        let fields: Box<[(&'static str, Value)]> = Box::new(fields());
+        let mut trace = core.trace.borrow_mut();
+        let fields = trace.store_array(fields);
         let e = Event {
             time: core.now.get(),
             task: core.current_task_id(),
@@ -764,7 +1005,7 @@ pub fn __record<const N: usize>(
             message: message.map(Text::from_static),
             fields,
         };
-        core.trace.borrow_mut().push(e);
+        trace.push(e);
         true
     })
     .unwrap_or(false)
@@ -874,7 +1115,56 @@ pub(crate) fn panic_details(payload: &(dyn std::any::Any + Send)) -> (String, Op
 
 #[cfg(test)]
 mod tests {
+    use super::{Event, Level, Text, Trace, Value};
     use crate::Sim;
+
+    #[test]
+    fn fields_outlive_their_trace_across_chunks_and_clones() {
+        let mut trace = Trace::default();
+        let mut clone = None;
+        for i in 0..5000u64 {
+            let fields = if i % 2 == 0 {
+                let long = "x".repeat(i as usize % 300);
+                trace.store(
+                    vec![("i", Value::U64(i)), ("s", Value::Str(Text::new(&long)))].into_iter(),
+                )
+            } else {
+                trace.store_array(|| [("i", Value::U64(i))])
+            };
+            trace.push(Event {
+                time: i,
+                task: None,
+                level: Level::INFO,
+                target: "t",
+                kind: Some("k"),
+                message: None,
+                fields,
+            });
+            if i == 2500 {
+                // A clone gets the events, not the chunk being written.
+                clone = Some(trace.clone());
+            }
+        }
+        let early = trace.events()[10].clone();
+        let copy = trace.clone();
+        drop(trace);
+        let clone = clone.unwrap();
+        assert_eq!(clone.len(), 2501);
+        assert_eq!(copy.len(), 5000);
+        assert_eq!(clone.events()[..], copy.events()[..2501]);
+        for (i, e) in copy.events().iter().enumerate() {
+            assert_eq!(e.field("i"), Some(&Value::U64(i as u64)));
+            if i % 2 == 0 {
+                assert_eq!(
+                    e.field("s").and_then(Value::as_str).map(str::len),
+                    Some(i % 300)
+                );
+            } else {
+                assert_eq!(e.fields().count(), 1);
+            }
+        }
+        assert_eq!(early.field("i"), Some(&Value::U64(10)));
+    }
 
     #[test]
     fn the_fast_path_records_what_tracing_records() {
