@@ -739,22 +739,13 @@ impl Core {
         let owner = self.current.get().unwrap_or(NO_TASK);
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
-        let deadline = match &mut st.slop {
-            Some((max, rng)) => deadline.saturating_add(rng.below(max.saturating_add(1))),
+        let deadline = match st.slop {
+            Some(_) => st.slop(deadline),
             None => deadline,
         };
         let idx = match st.timer_free.pop() {
             Some(idx) => idx,
-            None => {
-                st.timers.push(TimerSlot {
-                    state: 0,
-                    owner: NO_TASK,
-                    target: 0,
-                });
-                st.ties.push(0);
-                st.foreign.push(None);
-                u32::try_from(st.timers.len() - 1).expect("fewer than 4 billion timers")
-            }
+            None => st.new_timer_slot(),
         };
         let slot = &mut st.timers[idx as usize];
         let gen = slot.gen();
@@ -763,8 +754,7 @@ impl Core {
             slot.state = gen << GEN_SHIFT | ARMED;
             slot.target = waker.data() as usize as u64;
         } else {
-            slot.state = gen << GEN_SHIFT | ARMED | FOREIGN;
-            st.foreign[idx as usize] = Some(waker.clone());
+            st.arm_foreign(idx, gen, waker);
         }
         st.timer_seq += 1;
         let tie = match st.tie_key {
@@ -1093,6 +1083,37 @@ impl State {
         self.meta[idx as usize].name = None;
         self.alive -= 1;
         self.free.push(idx);
+    }
+
+    /// `deadline` made late by the timer slop.
+    #[cold]
+    #[inline(never)]
+    fn slop(&mut self, deadline: u64) -> u64 {
+        match &mut self.slop {
+            Some((max, rng)) => deadline.saturating_add(rng.below(max.saturating_add(1))),
+            None => deadline,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_timer_slot(&mut self) -> u32 {
+        self.timers.push(TimerSlot {
+            state: 0,
+            owner: NO_TASK,
+            target: 0,
+        });
+        self.ties.push(0);
+        self.foreign.push(None);
+        u32::try_from(self.timers.len() - 1).expect("fewer than 4 billion timers")
+    }
+
+    /// Arms slot `idx` with a waker that is not the executor's own.
+    #[cold]
+    #[inline(never)]
+    fn arm_foreign(&mut self, idx: u32, gen: u32, waker: &Waker) {
+        self.timers[idx as usize].state = gen << GEN_SHIFT | ARMED | FOREIGN;
+        self.foreign[idx as usize] = Some(waker.clone());
     }
 
     #[inline]

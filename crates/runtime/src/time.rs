@@ -242,36 +242,49 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.as_mut().project().inner.project() {
-            SleepProj::Sim { deadline, timer } => {
-                let done = context::with_core(|c| match timer {
-                    Some(t) => c.poll_timer(t.idx, t.gen, cx.waker()),
-                    None if c.now.get() >= deadline.0 => true,
-                    None => {
-                        let (idx, gen) = c.arm_timer(deadline.0, cx.waker());
-                        *timer = Some(Armed { idx, gen });
-                        false
-                    }
-                });
-                match done {
-                    Some(true) => {
-                        if let Some(t) = timer.take() {
-                            t.fired();
-                        }
-                        Poll::Ready(())
-                    }
-                    Some(false) => Poll::Pending,
-                    None if timer.is_none() => {
-                        let deadline = *deadline;
-                        self.as_mut().project().inner.set(real_sleep(deadline));
-                        self.poll(cx)
-                    }
-                    None => panic!("vtsim: a simulated Sleep was polled outside its simulation"),
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project().inner;
+        if let SleepProj::Sim { deadline, timer } = this.as_mut().project() {
+            let done = context::with_core(|c| match timer {
+                Some(t) => c.poll_timer(t.idx, t.gen, cx.waker()),
+                None if c.now.get() >= deadline.0 => true,
+                None => {
+                    let (idx, gen) = c.arm_timer(deadline.0, cx.waker());
+                    *timer = Some(Armed { idx, gen });
+                    false
                 }
+            });
+            match done {
+                Some(true) => {
+                    if let Some(t) = timer.take() {
+                        t.fired();
+                    }
+                    return Poll::Ready(());
+                }
+                Some(false) => return Poll::Pending,
+                None => {}
             }
-            SleepProj::Tokio { sleep, .. } => sleep.as_mut().poll(cx),
         }
+        poll_real(this, cx)
+    }
+}
+
+/// A `Sleep` polled outside any simulation: a real timer, made one at its first poll.
+#[cold]
+#[inline(never)]
+fn poll_real(mut inner: Pin<&mut SleepInner>, cx: &mut Context<'_>) -> Poll<()> {
+    match inner.as_mut().project() {
+        SleepProj::Sim { deadline, timer } => {
+            assert!(
+                timer.is_none(),
+                "vtsim: a simulated Sleep was polled outside its simulation"
+            );
+            let deadline = *deadline;
+            inner.set(real_sleep(deadline));
+            poll_real(inner, cx)
+        }
+        SleepProj::Tokio { sleep, .. } => sleep.as_mut().poll(cx),
     }
 }
 
