@@ -275,16 +275,37 @@ impl Text {
 
     fn new(s: &str) -> Text {
         if s.len() <= INLINE {
-            let mut bytes = [0u8; INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
             Text(Repr::Inline {
                 len: s.len() as u8,
-                bytes,
+                bytes: inline_bytes(s.as_bytes()),
             })
         } else {
             intern(s)
         }
     }
+}
+
+/// `src` (at most [`INLINE`] bytes) zero-padded, copied in fixed-size pieces that may overlap:
+/// a few moves, where a copy of variable length is a call to `memcpy`.
+#[inline]
+fn inline_bytes(src: &[u8]) -> [u8; INLINE] {
+    let n = src.len();
+    let mut b = [0u8; INLINE];
+    if n >= 16 {
+        b[..16].copy_from_slice(&src[..16]);
+        b[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 8 {
+        b[..8].copy_from_slice(&src[..8]);
+        b[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        b[..4].copy_from_slice(&src[..4]);
+        b[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else {
+        for (d, s) in b.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+    b
 }
 
 impl Text {
@@ -1117,6 +1138,14 @@ pub(crate) fn panic_details(payload: &(dyn std::any::Any + Send)) -> (String, Op
 mod tests {
     use super::{Event, Level, Text, Trace, Value};
     use crate::Sim;
+
+    #[test]
+    fn inline_texts_keep_every_byte() {
+        let all = "abcdefghijklmnopqrstuvwxyz";
+        for n in 0..=all.len() {
+            assert_eq!(Text::new(&all[..n]).as_str(), &all[..n]);
+        }
+    }
 
     #[test]
     fn fields_outlive_their_trace_across_chunks_and_clones() {

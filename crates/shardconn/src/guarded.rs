@@ -53,6 +53,15 @@ impl<T: TabletTransport> GuardedConn<T> {
     }
 }
 
+/// `lock.read()`, without tokio's waiter machinery when the lock is free: `try_read` succeeds
+/// exactly when `read` would at once, since the lock is fair (a queued writer holds the permits).
+async fn read<T>(lock: &RwLock<T>) -> tokio::sync::RwLockReadGuard<'_, T> {
+    match lock.try_read() {
+        Ok(guard) => guard,
+        Err(_) => lock.read().await,
+    }
+}
+
 async fn bounded<F, R>(deadline: Option<Instant>, call: F) -> Result<R, TabletError>
 where
     F: std::future::Future<Output = Result<R, TabletError>>,
@@ -79,7 +88,7 @@ impl<T: TabletTransport> TabletConn for GuardedConn<T> {
     ) -> BoxFuture<'a, Result<QueryResult, TabletError>> {
         Box::pin(async move {
             // Held for the whole RPC, so close waits for it.
-            let guard = self.transport.read().await;
+            let guard = read(&self.transport).await;
             let Some(transport) = guard.as_ref() else {
                 return Err(TabletError::ConnClosed);
             };
@@ -93,7 +102,7 @@ impl<T: TabletTransport> TabletConn for GuardedConn<T> {
         deadline: Option<Instant>,
     ) -> BoxFuture<'a, Result<RowStream, TabletError>> {
         Box::pin(async move {
-            let guard = self.transport.read().await;
+            let guard = read(&self.transport).await;
             let Some(transport) = guard.as_ref() else {
                 return Err(TabletError::ConnClosed);
             };

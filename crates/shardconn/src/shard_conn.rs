@@ -458,7 +458,12 @@ impl Inner {
         self: &Arc<Inner>,
         deadline: Option<Instant>,
     ) -> Result<CallGuard, ConnectError> {
-        let state = self.state.lock().await;
+        // `try_lock` succeeds exactly when `lock` would at once (tokio's locks are fair), without
+        // the waiter machinery: the common case, once per query.
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(_) => self.state.lock().await,
+        };
         if let Some(current) = &state.current {
             return Ok(self.guard(current));
         }

@@ -119,36 +119,31 @@ fn launch(load: &Arc<Load>, kind: QueryKind) {
 /// A query's id as text (`q17`), kept in the query's own future: no allocation per query.
 struct QueryId {
     buf: [u8; 21],
-    len: usize,
+    start: usize,
 }
 
 impl QueryId {
     fn new(id: u64) -> QueryId {
-        let mut digits = [0u8; 20];
+        // Digits from the end backwards, then the 'q' in front of them.
+        let mut buf = [0u8; 21];
+        let mut start = buf.len();
         let mut n = id;
-        let mut count = 0;
         loop {
-            digits[count] = b'0' + (n % 10) as u8;
-            count += 1;
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
             n /= 10;
             if n == 0 {
                 break;
             }
         }
-        let mut buf = [0u8; 21];
-        buf[0] = b'q';
-        for (i, d) in digits[..count].iter().rev().enumerate() {
-            buf[1 + i] = *d;
-        }
-        QueryId {
-            buf,
-            len: 1 + count,
-        }
+        start -= 1;
+        buf[start] = b'q';
+        QueryId { buf, start }
     }
 
     fn as_str(&self) -> &str {
         // 'q' and ASCII digits only.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("q")
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("q")
     }
 }
 
