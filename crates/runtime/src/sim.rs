@@ -756,7 +756,9 @@ impl Core {
         } else {
             st.arm_foreign(idx, gen, waker);
         }
-        st.timer_seq += 1;
+        // Counts like these cannot wrap within any run (a u64 of nanosecond-scale events), so
+        // they skip the overflow check that release builds keep.
+        st.timer_seq = st.timer_seq.wrapping_add(1);
         let tie = match st.tie_key {
             Some(key) => mix(st.timer_seq ^ key),
             None => st.timer_seq,
@@ -1010,8 +1012,8 @@ impl Core {
 impl State {
     #[inline]
     fn count_poll(&mut self) -> (u64, u64) {
-        self.polls_at_instant += 1;
-        self.polls += 1;
+        self.polls_at_instant = self.polls_at_instant.wrapping_add(1);
+        self.polls = self.polls.wrapping_add(1);
         (self.polls_at_instant, self.polls)
     }
 
