@@ -300,10 +300,11 @@ fn inline_bytes(src: &[u8]) -> [u8; INLINE] {
     } else if n >= 4 {
         b[..4].copy_from_slice(&src[..4]);
         b[n - 4..n].copy_from_slice(&src[n - 4..]);
-    } else {
-        for (d, s) in b.iter_mut().zip(src) {
-            *d = *s;
-        }
+    } else if n > 0 {
+        // 1 to 3 bytes: first, middle and last cover them all.
+        b[0] = src[0];
+        b[n / 2] = src[n / 2];
+        b[n - 1] = src[n - 1];
     }
     b
 }

@@ -58,7 +58,8 @@ impl<T: TabletTransport> GuardedConn<T> {
 async fn read<T>(lock: &RwLock<T>) -> tokio::sync::RwLockReadGuard<'_, T> {
     match lock.try_read() {
         Ok(guard) => guard,
-        Err(_) => lock.read().await,
+        // Boxed: the wait's future is large, and waiting is rare.
+        Err(_) => Box::pin(lock.read()).await,
     }
 }
 

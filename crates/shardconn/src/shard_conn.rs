@@ -462,7 +462,8 @@ impl Inner {
         // the waiter machinery: the common case, once per query.
         let state = match self.state.try_lock() {
             Ok(state) => state,
-            Err(_) => self.state.lock().await,
+            // Boxed: the lock future is large, and waiting is rare.
+            Err(_) => Box::pin(self.state.lock()).await,
         };
         if let Some(current) = &state.current {
             return Ok(self.guard(current));
@@ -633,13 +634,14 @@ impl Inner {
         started: Instant,
     ) -> Result<(Outcome, CallGuard, u32), ShardConnError> {
         let retry_count = self.config.retry_count;
-        let mut last = None;
+        // Boxed: set only on failures, and kept across every await of the loop.
+        let mut last: Option<Box<(ErrorCause, Option<EndPoint>)>> = None;
         let mut attempts = 0;
         for attempt in 0..=retry_count {
             attempts = attempt + 1;
-            // Awaits sit outside the matches, so no match temporary takes room in this future.
-            let got = self.get_conn(deadline).await;
-            let guard = match got {
+            // Each await's result is matched in the statement that awaits it, and the sleep is
+            // outside the match: a local kept across later awaits takes room in every query's future.
+            let connected = match self.get_conn(deadline).await {
                 Ok(guard) => Some(guard),
                 Err(error) => {
                     let stop = error.is_timeout() || attempt == retry_count;
@@ -652,20 +654,19 @@ impl Inner {
                             self.config.retry_delay,
                         );
                     }
-                    last = Some((ErrorCause::Connect(error), None));
+                    last = Some(Box::new((ErrorCause::Connect(error), None)));
                     if stop {
                         break;
                     }
                     None
                 }
             };
-            let Some(guard) = guard else {
+            let Some(guard) = connected else {
                 time::sleep(self.config.retry_delay).await;
                 continue;
             };
             let current = guard.current.clone();
-            let ran = op.run(&*current.conn, deadline).await;
-            let error = match ran {
+            let error = match op.run(&*current.conn, deadline).await {
                 Ok(outcome) => return Ok((outcome, guard, attempts)),
                 Err(error) => error,
             };
@@ -683,15 +684,15 @@ impl Inner {
             if again {
                 self.query_retry(op.query(), attempts, "tablet", &error, Duration::ZERO);
             }
-            last = Some((
+            last = Some(Box::new((
                 ErrorCause::Tablet(error),
                 Some(current.conn.endpoint().clone()),
-            ));
+            )));
             if !again {
                 break;
             }
         }
-        let (cause, endpoint) = last.expect("withRetry makes at least one attempt");
+        let (cause, endpoint) = *last.expect("withRetry makes at least one attempt");
         let phase = match cause {
             ErrorCause::Connect(_) => "connect",
             _ => "tablet",
