@@ -473,8 +473,6 @@ struct State {
     /// Timers due now, being sorted into their firing order.
     due: Vec<TimerKey>,
     timers: Vec<TimerSlot>,
-    /// Orders timers due at the same instant; by timer slot.
-    ties: Vec<u64>,
     /// The wakers of timers last polled with a waker that is not the executor's own; by timer slot.
     foreign: Vec<Option<Waker>>,
     timer_free: Vec<u32>,
@@ -516,9 +514,10 @@ impl TaskMeta {
     }
 }
 
-/// A timer, 16 bytes: what firing it touches and nothing more. The tie key and a foreign waker
-/// live in side tables.
+/// A timer: what arming and firing it touch, in half a cache line. A foreign waker lives in a
+/// side table.
 #[derive(Clone, Copy)]
+#[repr(align(32))]
 struct TimerSlot {
     /// `gen << GEN_SHIFT | FOREIGN | FIRED | ARMED`.
     state: u32,
@@ -526,6 +525,8 @@ struct TimerSlot {
     owner: u32,
     /// The task key of its waker, when that is the executor's own (not `FOREIGN`).
     target: u64,
+    /// Orders it among timers due at the same instant.
+    tie: u64,
 }
 
 const ARMED: u32 = 1;
@@ -622,7 +623,6 @@ impl Core {
                 heap: TimerHeap::default(),
                 due: Vec::new(),
                 timers: Vec::new(),
-                ties: Vec::new(),
                 foreign: Vec::new(),
                 timer_free: Vec::new(),
                 timer_seq: 0,
@@ -747,15 +747,6 @@ impl Core {
             Some(idx) => idx,
             None => st.new_timer_slot(),
         };
-        let slot = &mut st.timers[idx as usize];
-        let gen = slot.gen();
-        slot.owner = owner;
-        if std::ptr::eq(waker.vtable(), &VTABLE) {
-            slot.state = gen << GEN_SHIFT | ARMED;
-            slot.target = waker.data() as usize as u64;
-        } else {
-            st.arm_foreign(idx, gen, waker);
-        }
         // Counts like these cannot wrap within any run (a u64 of nanosecond-scale events), so
         // they skip the overflow check that release builds keep.
         st.timer_seq = st.timer_seq.wrapping_add(1);
@@ -763,7 +754,16 @@ impl Core {
             Some(key) => mix(st.timer_seq ^ key),
             None => st.timer_seq,
         };
-        st.ties[idx as usize] = tie;
+        let slot = &mut st.timers[idx as usize];
+        let gen = slot.gen();
+        slot.owner = owner;
+        slot.tie = tie;
+        if std::ptr::eq(waker.vtable(), &VTABLE) {
+            slot.state = gen << GEN_SHIFT | ARMED;
+            slot.target = waker.data() as usize as u64;
+        } else {
+            st.arm_foreign(idx, gen, waker);
+        }
         st.heap.push(TimerKey {
             deadline,
             timer: pack(idx, gen),
@@ -1104,8 +1104,8 @@ impl State {
             state: 0,
             owner: NO_TASK,
             target: 0,
+            tie: 0,
         });
-        self.ties.push(0);
         self.foreign.push(None);
         u32::try_from(self.timers.len() - 1).expect("fewer than 4 billion timers")
     }
@@ -1163,9 +1163,9 @@ impl State {
                 self.due.push(key);
             }
         }
-        let ties = &self.ties;
+        let timers = &self.timers;
         self.due
-            .sort_unstable_by_key(|k| ties[unpack(k.timer).0 as usize]);
+            .sort_unstable_by_key(|k| timers[unpack(k.timer).0 as usize].tie);
         let mut due = std::mem::take(&mut self.due);
         for key in due.drain(..) {
             self.fire(key);
