@@ -1,5 +1,6 @@
 //! The timer queue: a 4-ary min-heap of `(deadline, timer)` pairs for the near timers, and, once
-//! there are many, a ring of unsorted 8.4 ms buckets for the later ones.
+//! there are many, a ring of unsorted 8.4 ms buckets for the later ones, each sorted once when the
+//! clock reaches it.
 //!
 //! Entries are 16 bytes and compare on the deadline alone, so a sift touches few cache lines. Ties
 //! (timers due at the same instant) are put in order when they fire, by the tie key in their slot:
