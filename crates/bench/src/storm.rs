@@ -155,9 +155,10 @@ fn bare_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
 }
 
 pub(crate) fn compare(a: &StormArgs, rounds: u32) {
-    let mut best = [None::<StormResult>, None];
+    let engines = [Engine::Vtsim, Engine::TokioPaused, Engine::Bare];
+    let mut best = [None::<StormResult>; 3];
     for round in 0..rounds.max(1) {
-        for (i, engine) in [Engine::Vtsim, Engine::TokioPaused].into_iter().enumerate() {
+        for (i, engine) in engines.into_iter().enumerate() {
             let r = run(engine, a);
             println!("round={round} {r}");
             if best[i].is_none_or(|b| r.wall < b.wall) {
@@ -165,13 +166,14 @@ pub(crate) fn compare(a: &StormArgs, rounds: u32) {
             }
         }
     }
-    let (v, t) = (best[0].expect("ran"), best[1].expect("ran"));
+    let [v, t, b] = best.map(|r| r.expect("ran"));
     println!(
-        "speedup vtsim/tokio-paused = {:.2}x (tasks={} virtual_secs={} period_ms={}, best of {rounds})",
+        "speedup vtsim/tokio-paused = {:.2}x (tasks={} virtual_secs={} period_ms={}, best of {rounds}); vtsim runs at {:.0}% of the bare heap loop",
         v.ticks_per_sec() / t.ticks_per_sec(),
         a.tasks,
         a.virtual_secs,
-        a.period_ms
+        a.period_ms,
+        100.0 * v.ticks_per_sec() / b.ticks_per_sec(),
     );
 }
 
