@@ -40,11 +40,11 @@
 //! struct Echo;
 //! impl TabletTransport for Echo {
 //!     fn execute<'a>(&'a self, query: &'a str, _: bool)
-//!         -> BoxFuture<'a, Result<QueryResult, TabletError>> {
-//!         Box::pin(async move {
+//!         -> impl std::future::Future<Output = Result<QueryResult, TabletError>> + Send + 'a {
+//!         async move {
 //!             time::sleep(Duration::from_millis(5)).await; // tablet latency
 //!             Ok(QueryResult { rows_affected: 0, rows: vec![vec![query.to_string()]] })
-//!         })
+//!         }
 //!     }
 //!     fn stream_execute<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<RowStream, TabletError>> {
 //!         Box::pin(async { Ok(RowStream::channel(1).1) })

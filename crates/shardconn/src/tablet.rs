@@ -204,12 +204,13 @@ pub trait TabletConn: Send + Sync + fmt::Debug {
 /// A simulated transport can sleep (latency), hang forever, or return server codes; the guard adds
 /// the locking, the closed state, the caller's deadline, and cutting streams on close.
 pub trait TabletTransport: Send + Sync + 'static {
-    /// Runs one query to completion.
+    /// Runs one query to completion. Not boxed: [`GuardedConn`](crate::GuardedConn) already
+    /// boxes the call, and one allocation per query is enough.
     fn execute<'a>(
         &'a self,
         query: &'a str,
         in_transaction: bool,
-    ) -> BoxFuture<'a, Result<QueryResult, TabletError>>;
+    ) -> impl Future<Output = Result<QueryResult, TabletError>> + Send + 'a;
 
     /// Starts a streaming query; see [`RowStream::channel`].
     fn stream_execute<'a>(

@@ -405,8 +405,8 @@ impl TabletTransport for Session {
         &'a self,
         _query: &'a str,
         in_transaction: bool,
-    ) -> BoxFuture<'a, Result<QueryResult, TabletError>> {
-        Box::pin(self.tablet.execute(in_transaction))
+    ) -> impl std::future::Future<Output = Result<QueryResult, TabletError>> + Send + 'a {
+        self.tablet.execute(in_transaction)
     }
 
     fn stream_execute<'a>(

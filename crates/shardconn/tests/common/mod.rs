@@ -285,29 +285,27 @@ struct FakeTransport {
 }
 
 impl TabletTransport for FakeTransport {
-    fn execute<'a>(
-        &'a self,
-        _query: &'a str,
+    async fn execute(
+        &self,
+        _query: &str,
         _in_transaction: bool,
-    ) -> BoxFuture<'a, Result<QueryResult, TabletError>> {
-        Box::pin(async move {
-            self.tablet.exec_count.fetch_add(1, Ordering::SeqCst);
-            match self.tablet.next_reply() {
-                Reply::Ok(latency) => {
-                    time::sleep(latency).await;
-                    Ok(QueryResult {
-                        rows_affected: 0,
-                        rows: vec![vec![self.tablet.uid.to_string()]],
-                    })
-                }
-                Reply::Fail(latency, error) => {
-                    time::sleep(latency).await;
-                    Err(error)
-                }
-                Reply::Hang => pending().await,
-                Reply::Chaos => unreachable!("drawn in next_reply"),
+    ) -> Result<QueryResult, TabletError> {
+        self.tablet.exec_count.fetch_add(1, Ordering::SeqCst);
+        match self.tablet.next_reply() {
+            Reply::Ok(latency) => {
+                time::sleep(latency).await;
+                Ok(QueryResult {
+                    rows_affected: 0,
+                    rows: vec![vec![self.tablet.uid.to_string()]],
+                })
             }
-        })
+            Reply::Fail(latency, error) => {
+                time::sleep(latency).await;
+                Err(error)
+            }
+            Reply::Hang => pending().await,
+            Reply::Chaos => unreachable!("drawn in next_reply"),
+        }
     }
 
     fn stream_execute<'a>(
