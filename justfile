@@ -1,4 +1,4 @@
-# vtsim recipes. Every recipe is a plain cargo command, so the README works without `just`.
+# vtsim recipes. Each is plain commands (cargo, or a script in the tree), so the README works without `just`.
 
 # Run every scenario over its seeds (the main job).
 run *paths="sim-scenarios":
@@ -40,3 +40,7 @@ bench:
     cargo run --release -p vtsim-bench -- compare --tasks 10 --virtual-secs 360000 --period-ms 1000
     cargo run --release -p vtsim-bench -- memory --tasks 100000
     cargo bench -p vtsim-bench
+
+# Instructions per tick under callgrind: the same count on a busy machine as on an idle one.
+bench-instructions engine="vtsim" tasks="1000":
+    bash crates/bench/instructions.sh {{engine}} {{tasks}}
