@@ -975,9 +975,6 @@ impl Core {
                     slot.fut = Some(fut);
                     slot.waiting_since = self.now.get();
                     st.end_poll();
-                    if st.timers.len() >= PREFETCH_MIN_TIMERS {
-                        st.prefetch_top_future();
-                    }
                     Ok(st.count_poll())
                 }
             }
@@ -1144,7 +1141,7 @@ impl State {
             self.fire(first);
         }
         if self.timers.len() >= PREFETCH_MIN_TIMERS {
-            self.prefetch_next();
+            self.prefetch_upcoming();
         }
     }
 
@@ -1190,57 +1187,37 @@ impl State {
         }
     }
 
-    /// Starts loading the future of the task the earliest timer will wake, whose slot was
-    /// prefetched when the timer before it fired: a hint only.
+    /// Starts loading, in stages, what the next firings will touch, which with many timers is out
+    /// of cache: the slot of the timer due fourth from now, the task slot of the third (its timer
+    /// slot was asked for a firing ago) and the future of the second (its task slot likewise). So
+    /// each load made here was asked for a firing earlier, and the task a firing wakes finds its
+    /// future in cache. Only a hint to the memory system: nothing observable changes.
     #[cold]
     #[inline(never)]
-    fn prefetch_top_future(&self) {
-        let Some(top) = self.heap.peek() else {
-            return;
+    fn prefetch_upcoming(&self) {
+        let up = self.heap.upcoming();
+        let timer = |i: usize| {
+            up.get(i)
+                .and_then(|k| self.timers.get(unpack(k.timer).0 as usize))
         };
-        let Some(t) = self.timers.get(unpack(top.timer).0 as usize) else {
-            return;
+        let task = |i: usize| {
+            timer(i)
+                .filter(|t| t.state & (ARMED | FOREIGN) == ARMED)
+                .and_then(|t| self.tasks.get(unpack(t.target).0 as usize))
         };
-        if t.state & (ARMED | FOREIGN) != ARMED {
-            return;
+        if let Some(t) = timer(3) {
+            prefetch(t);
         }
-        if let Some(Some(fut)) = self
-            .tasks
-            .get(unpack(t.target).0 as usize)
-            .map(|t| t.fut.as_ref())
-        {
+        if let Some(t) = task(2) {
+            prefetch(t);
+        }
+        if let Some(fut) = task(1).and_then(|t| t.fut.as_ref()) {
             let p = (&**fut as *const dyn Future<Output = ()>).cast::<u8>();
             let size = std::mem::size_of_val::<dyn Future<Output = ()>>(&**fut);
             let mut off = 0;
             while off < size.min(256) {
                 prefetch_ptr(p.wrapping_add(off));
                 off += 64;
-            }
-        }
-    }
-
-    /// Starts loading what the next firings will touch, which with many timers is out of cache:
-    /// the slots of the timers that can be next (the new minimum's, prefetched a firing ago, and
-    /// its children's) and the task slot of the new minimum's waker. The future of that task
-    /// follows when the task being polled now returns (`prefetch_top_future`).
-    /// Only a hint to the memory system: nothing observable changes.
-    #[cold]
-    #[inline(never)]
-    fn prefetch_next(&self) {
-        let Some(top) = self.heap.peek() else {
-            return;
-        };
-        for key in self.heap.next_few() {
-            if let Some(t) = self.timers.get(unpack(key.timer).0 as usize) {
-                prefetch(t);
-            }
-        }
-        let Some(t) = self.timers.get(unpack(top.timer).0 as usize) else {
-            return;
-        };
-        if t.state & (ARMED | FOREIGN) == ARMED {
-            if let Some(task) = self.tasks.get(unpack(t.target).0 as usize) {
-                prefetch(task);
             }
         }
     }

@@ -277,11 +277,12 @@ impl TimerHeap {
         }
     }
 
-    /// Entries among which the next earliest probably is: for prefetching.
+    /// The entries likely to come out next, in order when they are the run's (the heap's are only
+    /// the minimum's children): for prefetching.
     #[inline]
-    pub(crate) fn next_few(&self) -> &[TimerKey] {
-        match self.run.get(self.head + 1..) {
-            Some(rest) if !rest.is_empty() => &rest[..rest.len().min(ARITY)],
+    pub(crate) fn upcoming(&self) -> &[TimerKey] {
+        match self.run.get(self.head..) {
+            Some(rest) if !rest.is_empty() => &rest[..rest.len().min(LOOKAHEAD)],
             _ => self.near.next_few(),
         }
     }
@@ -301,6 +302,9 @@ impl TimerHeap {
         top
     }
 }
+
+/// How far ahead `upcoming` looks.
+const LOOKAHEAD: usize = 4;
 
 /// From this many entries the heap is out of the faster caches, and a pop prefetches.
 const PREFETCH_MIN_LEN: usize = 1 << 14;
