@@ -1280,8 +1280,9 @@ impl Ready {
     }
 }
 
-/// Below this many timer slots everything fits in cache and prefetching would only cost.
-const PREFETCH_MIN_TIMERS: usize = 1 << 14;
+/// Below this many timer slots (each with a task slot and a future, a quarter of a KiB or so) what
+/// firings touch fits in a 1 MiB L2 cache, and prefetching would only cost.
+const PREFETCH_MIN_TIMERS: usize = 1 << 12;
 
 /// Asks for the cache line holding `*p`.
 #[inline(always)]
