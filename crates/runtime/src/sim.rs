@@ -1281,8 +1281,8 @@ impl Ready {
 }
 
 /// Below this many timer slots (each with a task slot and a future, a quarter of a KiB or so) what
-/// firings touch fits in a 1 MiB L2 cache, and prefetching would only cost.
-const PREFETCH_MIN_TIMERS: usize = 1 << 12;
+/// firings touch fits in a 64 KiB L1 cache, and prefetching would only cost.
+const PREFETCH_MIN_TIMERS: usize = 1 << 8;
 
 /// Asks for the cache line holding `*p`.
 #[inline(always)]
