@@ -1192,8 +1192,7 @@ impl State {
     /// slot was asked for a firing ago) and the future of the second (its task slot likewise). So
     /// each load made here was asked for a firing earlier, and the task a firing wakes finds its
     /// future in cache. Only a hint to the memory system: nothing observable changes.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn prefetch_upcoming(&self) {
         let up = self.heap.upcoming();
         let timer = |i: usize| {
