@@ -39,12 +39,17 @@ where
             result: None,
             waker: None,
         }));
-        let task = Joined {
-            future,
-            guard: CompleteOnDrop(Arc::clone(&shared)),
-        };
-        let (idx, gen) = context::with_core(|c| c.spawn(Box::pin(task), name.map(Arc::from)))
-            .expect("in a simulation");
+        // Into an allocation made first, so the future is copied once, not twice.
+        let task = Box::write(
+            Box::new_uninit(),
+            Joined {
+                future,
+                guard: CompleteOnDrop(Arc::clone(&shared)),
+            },
+        );
+        let (idx, gen) =
+            context::with_core(|c| c.spawn(Box::into_pin(task), name.map(Arc::from)))
+                .expect("in a simulation");
         JoinHandle {
             inner: Inner::Sim { shared, idx, gen },
         }
