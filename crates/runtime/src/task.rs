@@ -47,9 +47,8 @@ where
                 guard: CompleteOnDrop(Arc::clone(&shared)),
             },
         );
-        let (idx, gen) =
-            context::with_core(|c| c.spawn(Box::into_pin(task), name.map(Arc::from)))
-                .expect("in a simulation");
+        let (idx, gen) = context::with_core(|c| c.spawn(Box::into_pin(task), name.map(Arc::from)))
+            .expect("in a simulation");
         JoinHandle {
             inner: Inner::Sim { shared, idx, gen },
         }
