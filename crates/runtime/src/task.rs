@@ -115,6 +115,10 @@ struct CompleteOnDrop<T>(Arc<Mutex<JoinState<T>>>);
 
 impl<T> CompleteOnDrop<T> {
     fn complete(&self, result: Result<T, JoinError>) {
+        // No handle is left to read it (a detached task): skip the lock.
+        if Arc::strong_count(&self.0) == 1 {
+            return;
+        }
         let waker = {
             let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
             if st.result.is_some() {
