@@ -159,8 +159,10 @@ impl Heap4 {
     }
 }
 
-/// The ring comes into use once this many timers are in the heap.
+/// The ring comes into use once this many timers are in the heap, or for a timer this many
+/// buckets (about 134 ms) past the earliest one.
 const RING_MIN: usize = 512;
+const FAR: u64 = 16;
 /// Bucket width: 2^23 ns, about 8.4 ms.
 const SHIFT: u32 = 23;
 /// Buckets in the ring: it covers about 2.1 s ahead of its cursor.
@@ -199,13 +201,18 @@ impl TimerHeap {
         let b = key.deadline >> SHIFT;
         let was_empty = self.in_ring == 0;
         if was_empty {
-            if self.near.len < RING_MIN && self.head == self.run.len() {
-                // Few timers: the heap alone is cheaper.
+            // No bucket holds anything, so the window can start anywhere past the run and the
+            // heap's minimum. Few timers all close together are cheaper in the heap alone; a
+            // far one waits in the ring, where it costs nothing if it is cancelled first.
+            let Some(first) = self.peek().map(|k| (k.deadline >> SHIFT) + 1) else {
+                self.near.push(key);
+                return;
+            };
+            if b < first + FAR && self.near.len < RING_MIN {
                 self.near.push(key);
                 return;
             }
-            // No bucket holds anything, so the window can start anywhere at or after the run: here.
-            self.cursor = self.cursor.max(b);
+            self.cursor = self.cursor.max(first);
         }
         if b >= self.cursor && b - self.cursor < BUCKETS as u64 {
             if self.ring.is_empty() {
@@ -364,6 +371,41 @@ mod tests {
         }
         assert_eq!(got, expect);
         assert!(h.peek().is_none());
+    }
+
+    #[test]
+    fn few_timers_far_apart_pop_in_deadline_order() {
+        // A handful at a time, from microseconds to minutes ahead: far ones wait in the ring
+        // while the heap holds the near ones.
+        let mut h = TimerHeap::default();
+        let mut expect = std::collections::BTreeMap::<(u64, u64), ()>::new();
+        let mut x = 7u64;
+        let mut now = 0u64;
+        for t in 0..20_000u64 {
+            x = crate::rand::mix(x);
+            let ahead = match x % 4 {
+                0 => x % 5_000_000,
+                1 => 1_000_000_000 + (x >> 8) % 1_000_000,
+                2 => (x >> 8) % 3_000_000_000,
+                _ => (x >> 8) % 120_000_000_000,
+            };
+            h.push(TimerKey {
+                deadline: now + ahead,
+                timer: t,
+            });
+            expect.insert((now + ahead, t), ());
+            while expect.len() > 12 || (x >> 60) == 0 && !expect.is_empty() {
+                let k = h.pop().unwrap();
+                let (&(min, _), _) = expect.iter().next().unwrap();
+                assert_eq!(k.deadline, min);
+                expect.remove(&(k.deadline, k.timer)).unwrap();
+                now = k.deadline;
+            }
+        }
+        for ((d, _), ()) in expect {
+            assert_eq!(h.pop().unwrap().deadline, d);
+        }
+        assert!(h.pop().is_none());
     }
 
     #[test]
