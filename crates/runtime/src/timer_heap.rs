@@ -373,12 +373,42 @@ mod tests {
         assert!(h.peek().is_none());
     }
 
+    /// The queue beside a sorted model of it: every pop must give the model's minimum.
+    #[derive(Default)]
+    struct Checked {
+        queue: TimerHeap,
+        model: std::collections::BTreeSet<(u64, u64)>,
+    }
+
+    impl Checked {
+        fn push(&mut self, deadline: u64, timer: u64) {
+            self.queue.push(TimerKey { deadline, timer });
+            self.model.insert((deadline, timer));
+        }
+
+        /// Pops one timer and returns its deadline.
+        fn pop(&mut self) -> u64 {
+            let k = self.queue.pop().expect("the model is not empty");
+            let &(min, _) = self.model.first().expect("the queue is not empty");
+            assert_eq!(k.deadline, min);
+            assert!(self.model.remove(&(k.deadline, k.timer)));
+            k.deadline
+        }
+
+        fn drain(mut self) {
+            while !self.model.is_empty() {
+                self.pop();
+            }
+            assert!(self.queue.pop().is_none());
+            assert!(self.queue.peek().is_none());
+        }
+    }
+
     #[test]
     fn few_timers_far_apart_pop_in_deadline_order() {
         // A handful at a time, from microseconds to minutes ahead: far ones wait in the ring
         // while the heap holds the near ones.
-        let mut h = TimerHeap::default();
-        let mut expect = std::collections::BTreeMap::<(u64, u64), ()>::new();
+        let mut c = Checked::default();
         let mut x = 7u64;
         let mut now = 0u64;
         for t in 0..20_000u64 {
@@ -389,31 +419,19 @@ mod tests {
                 2 => (x >> 8) % 3_000_000_000,
                 _ => (x >> 8) % 120_000_000_000,
             };
-            h.push(TimerKey {
-                deadline: now + ahead,
-                timer: t,
-            });
-            expect.insert((now + ahead, t), ());
-            while expect.len() > 12 || (x >> 60) == 0 && !expect.is_empty() {
-                let k = h.pop().unwrap();
-                let (&(min, _), _) = expect.iter().next().unwrap();
-                assert_eq!(k.deadline, min);
-                expect.remove(&(k.deadline, k.timer)).unwrap();
-                now = k.deadline;
+            c.push(now + ahead, t);
+            while c.model.len() > 12 || (x >> 60) == 0 && !c.model.is_empty() {
+                now = c.pop();
             }
         }
-        for ((d, _), ()) in expect {
-            assert_eq!(h.pop().unwrap().deadline, d);
-        }
-        assert!(h.pop().is_none());
+        c.drain();
     }
 
     #[test]
     fn ring_and_heap_pop_in_deadline_order() {
         // Many timers, spread from nanoseconds to hours ahead of a moving clock, with the far
         // future (u64::MAX) mixed in: buckets, heap and the window's moves all take part.
-        let mut h = TimerHeap::default();
-        let mut expect = std::collections::BTreeMap::<(u64, u64), ()>::new();
+        let mut c = Checked::default();
         let mut x = 99u64;
         let mut now = 0u64;
         for t in 0..200_000u64 {
@@ -425,24 +443,11 @@ mod tests {
                 _ if x % 1000 == 9 => u64::MAX - now,
                 _ => (x >> 8) % 7_200_000_000_000,
             };
-            let d = now.saturating_add(ahead);
-            h.push(TimerKey {
-                deadline: d,
-                timer: t,
-            });
-            expect.insert((d, t), ());
+            c.push(now.saturating_add(ahead), t);
             if x % 3 != 0 {
-                let k = h.pop().unwrap();
-                let (&(min, _), _) = expect.iter().next().unwrap();
-                assert_eq!(k.deadline, min);
-                expect.remove(&(k.deadline, k.timer)).unwrap();
-                now = k.deadline.min(u64::MAX / 2);
+                now = c.pop().min(u64::MAX / 2);
             }
         }
-        for ((d, _), ()) in expect {
-            assert_eq!(h.pop().unwrap().deadline, d);
-        }
-        assert!(h.pop().is_none());
-        assert!(h.peek().is_none());
+        c.drain();
     }
 }
