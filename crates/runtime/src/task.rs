@@ -39,14 +39,15 @@ where
             result: None,
             waker: None,
         }));
-        // Into an allocation made first, so the future is copied once, not twice.
-        let task = Box::write(
-            Box::new_uninit(),
-            Joined {
-                future,
-                guard: CompleteOnDrop(Arc::clone(&shared)),
-            },
-        );
+        // Allocated first and written into, so the future is copied once, not built beside the
+        // allocation and copied in. (`Box::write` says this from Rust 1.87; the MSRV is 1.85.)
+        let mut task = Box::<Joined<F>>::new_uninit();
+        task.write(Joined {
+            future,
+            guard: CompleteOnDrop(Arc::clone(&shared)),
+        });
+        // SAFETY: written just above.
+        let task = unsafe { task.assume_init() };
         let (idx, gen) = context::with_core(|c| c.spawn(Box::into_pin(task), name.map(Arc::from)))
             .expect("in a simulation");
         JoinHandle {

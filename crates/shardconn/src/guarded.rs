@@ -87,16 +87,14 @@ impl<T: TabletTransport> TabletConn for GuardedConn<T> {
         in_transaction: bool,
         deadline: Option<Instant>,
     ) -> BoxFuture<'a, Result<QueryResult, TabletError>> {
-        // Into an allocation made first: the future is written once, not built and copied.
-        let call = Box::write(Box::new_uninit(), async move {
+        Box::pin(async move {
             // Held for the whole RPC, so close waits for it.
             let guard = read(&self.transport).await;
             let Some(transport) = guard.as_ref() else {
                 return Err(TabletError::ConnClosed);
             };
             bounded(deadline, transport.execute(query, in_transaction)).await
-        });
-        Box::into_pin(call)
+        })
     }
 
     fn stream_execute<'a>(
