@@ -622,10 +622,7 @@ impl Trace {
         if N == 0 || N > CHUNK {
             return self.store(make().into_iter());
         }
-        let chunk = match &self.chunk {
-            Some(c) if c.room() >= N => c,
-            _ => self.chunk.insert(Arc::new(Chunk::new(CHUNK))),
-        };
+        let chunk = self.chunk_with_room(N);
         // SAFETY: as in `store`; and there is room for `N`.
         let start = unsafe { chunk.append_array(make) };
         Fields {
@@ -633,6 +630,17 @@ impl Trace {
             start: start as u32,
             len: N as u32,
         }
+    }
+
+    /// This trace's current chunk, or a new one when it has no room for `n` more fields.
+    #[inline(always)]
+    fn chunk_with_room(&mut self, n: usize) -> &Arc<Chunk> {
+        if self.chunk.as_ref().is_some_and(|c| c.room() < n) {
+            // Full: the events already stored keep it alive.
+            self.chunk = None;
+        }
+        self.chunk
+            .get_or_insert_with(|| Arc::new(Chunk::new(CHUNK)))
     }
 
     /// Stores `fields` in this trace's current chunk (one allocation per [`CHUNK`] fields, not
@@ -645,10 +653,7 @@ impl Trace {
         if n > CHUNK {
             return Fields::alone(fields.collect());
         }
-        let chunk = match &self.chunk {
-            Some(c) if c.room() >= n => c,
-            _ => self.chunk.insert(Arc::new(Chunk::new(CHUNK))),
-        };
+        let chunk = self.chunk_with_room(n);
         // SAFETY: `self.chunk` is only ever written through this trace (a clone does not get it),
         // and `&mut self` makes this the only writer.
         let (start, len) = unsafe { chunk.append(fields) };
