@@ -1243,40 +1243,40 @@ impl Ready {
                 }
                 Some(key)
             }
-            policy => Self::pick(&mut self.queue, policy, tasks),
-        }
-    }
-
-    /// The random and PCT policies' choice.
-    #[inline(never)]
-    fn pick(queue: &mut Vec<u64>, policy: &mut Policy, tasks: &mut [TaskMeta]) -> Option<u64> {
-        match policy {
-            Policy::Fifo => unreachable!("FIFO reads from the head"),
-            Policy::Random(rng) => match queue.len() {
+            Policy::Random(rng) => match self.queue.len() {
                 0 => None,
-                1 => queue.pop(),
-                n => Some(queue.swap_remove(rng.below(n as u64) as usize)),
+                1 => self.queue.pop(),
+                n => Some(self.queue.swap_remove(rng.below(n as u64) as usize)),
             },
             Policy::Pct {
                 change_points,
                 steps,
-            } => {
-                let best = (0..queue.len()).max_by_key(|&i| {
-                    let (idx, _) = unpack(queue[i]);
-                    (tasks[idx as usize].priority, Reverse(i))
-                })?;
-                let key = queue.swap_remove(best);
-                *steps += 1;
-                // At a change point the chosen task drops below every other: PCT's way of
-                // forcing a preemption at a seeded depth.
-                if change_points.last() == Some(steps) {
-                    change_points.pop();
-                    tasks[unpack(key).0 as usize].priority = change_points.len() as u64;
-                }
-                Some(key)
-            }
+            } => pick_pct(&mut self.queue, change_points, steps, tasks),
         }
     }
+}
+
+/// The PCT scheduler's choice: the ready task of highest priority.
+#[inline(never)]
+fn pick_pct(
+    queue: &mut Vec<u64>,
+    change_points: &mut Vec<u64>,
+    steps: &mut u64,
+    tasks: &mut [TaskMeta],
+) -> Option<u64> {
+    let best = (0..queue.len()).max_by_key(|&i| {
+        let (idx, _) = unpack(queue[i]);
+        (tasks[idx as usize].priority, Reverse(i))
+    })?;
+    let key = queue.swap_remove(best);
+    *steps += 1;
+    // At a change point the chosen task drops below every other: PCT's way of forcing a
+    // preemption at a seeded depth.
+    if change_points.last() == Some(steps) {
+        change_points.pop();
+        tasks[unpack(key).0 as usize].priority = change_points.len() as u64;
+    }
+    Some(key)
 }
 
 /// Below this many timer slots (each with a task slot and a future, a quarter of a KiB or so) what
