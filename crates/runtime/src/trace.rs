@@ -389,9 +389,11 @@ impl PartialEq<&str> for Text {
 /// Interns `s` for the life of the thread: each distinct short string is stored once. Bounded,
 /// because formatted messages and errors can be unique.
 fn intern(s: &str) -> Text {
-    // Looked up, never iterated, so the hash order cannot leak into a trace.
+    // Looked up, never iterated, so the hash order cannot leak into a trace. FxHash: a few
+    // instructions for the short strings interned here, where SipHash cost more than the rest of
+    // the recording.
     #[allow(clippy::disallowed_types)]
-    type Map = std::collections::HashMap<&'static str, (), std::hash::BuildHasherDefault<FxHasher>>;
+    type Map = std::collections::HashMap<&'static str, (), rustc_hash::FxBuildHasher>;
     thread_local! {
         static INTERNED: RefCell<(Map, usize)> = RefCell::new((Map::default(), 0));
     }
@@ -413,33 +415,6 @@ fn intern(s: &str) -> Text {
         i.0.insert(leaked, ());
         Text(Repr::Interned(leaked))
     })
-}
-
-/// The multiply-rotate hash of rustc's `FxHasher`: a few instructions for the short strings
-/// interned here, where SipHash spent more than the rest of the recording.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0xf135_7aea_2e62_a9c5;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(26) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(26) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0.rotate_left(26) ^ u64::from(b)).wrapping_mul(0xf135_7aea_2e62_a9c5);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 fn intern_static(s: &str) -> &'static str {
