@@ -7,6 +7,11 @@
 //! ```
 #![deny(missing_docs, missing_debug_implementations)]
 
+// The allocator of the `vtsim` binary, so scenarios run here as they run there; every engine in
+// this binary shares it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod scenario;
 mod storm;
 
