@@ -203,7 +203,9 @@ impl Sim {
 
     /// Takes the recorded trace out of the simulation.
     pub fn take_trace(&mut self) -> Trace {
-        std::mem::take(&mut *self.core.trace.borrow_mut())
+        let trace = std::mem::take(&mut *self.core.trace.borrow_mut());
+        Trace::remember_len(trace.len());
+        trace
     }
 
     /// What is left when a run ends: live tasks, and the ones stuck on something other than a timer.
@@ -247,6 +249,7 @@ impl Drop for Sim {
     fn drop(&mut self) {
         // Drop task futures inside the simulation, so that timers and join handles they own find it.
         let _enter = Enter::new(&self.core);
+        Trace::remember_len(self.core.trace.borrow().len());
         let tasks: Vec<Task> = {
             let mut st = self.core.state.borrow_mut();
             st.tasks.iter_mut().filter_map(|s| s.fut.take()).collect()
@@ -636,7 +639,7 @@ impl Core {
             }),
             deferred: RefCell::new(Vec::new()),
             has_deferred: Cell::new(false),
-            trace: RefCell::new(Trace::default()),
+            trace: RefCell::new(Trace::sized_like_last()),
             dropping_panicked: Cell::new(false),
         }
     }

@@ -583,7 +583,31 @@ impl fmt::Display for Divergence {
     }
 }
 
+thread_local! {
+    static LAST_LEN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The most events a new trace makes room for in advance.
+const MAX_HINT: usize = 1 << 20;
+
 impl Trace {
+    /// An empty trace with room for as many events as the last simulation on this thread
+    /// recorded (up to [`MAX_HINT`]): the seeds of a scenario record about as many, and growing
+    /// by doubling copies the whole trace again and again.
+    pub(crate) fn sized_like_last() -> Trace {
+        Trace {
+            events: Vec::with_capacity(LAST_LEN.with(Cell::get)),
+            chunk: None,
+        }
+    }
+
+    /// Notes how many events a simulation of this thread recorded, for the next one.
+    pub(crate) fn remember_len(len: usize) {
+        if len > 0 {
+            LAST_LEN.with(|l| l.set(len.min(MAX_HINT)));
+        }
+    }
+
     pub(crate) fn push(&mut self, e: Event) {
         self.events.push(e);
     }
@@ -1047,21 +1071,21 @@ fn new_dispatch() -> tracing::Dispatch {
         .ok()
         .filter(|v| !v.is_empty())
         .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok());
-    let fmt = log.map(|filter| {
-        tracing_subscriber::fmt::layer()
-            .with_timer(VirtualTime)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_filter(filter)
-    });
-    let logs = fmt.is_some();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer).with(fmt));
-    if !logs {
+    let Some(filter) = log else {
+        // The subscriber is exactly `Recording`, so the check of every event finds it at the
+        // first type it compares.
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer));
         if let Some(s) = dispatch.downcast_ref::<Recording>() {
             RECORDING_ONLY.with(|a| a.set(std::ptr::from_ref(s) as usize));
         }
-    }
-    dispatch
+        return dispatch;
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_timer(VirtualTime)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    tracing::Dispatch::new(tracing_subscriber::registry().with(SimLayer).with(fmt))
 }
 
 /// A [`FormatTime`](tracing_subscriber::fmt::time::FormatTime) that prints virtual time inside a
