@@ -29,6 +29,27 @@ where
     spawn_inner(Some(name.into()), future)
 }
 
+/// Spawns a task that nothing awaits or aborts, such as one per request: what
+/// `drop(spawn(future))` does, without the join state that `spawn` allocates for its handle.
+///
+/// A panic in it is still reported with the seed, as for any task.
+pub fn spawn_detached<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if context::in_simulation() {
+        // Allocated first and written into, as in `spawn_inner`.
+        let mut task = Box::<F>::new_uninit();
+        task.write(future);
+        // SAFETY: written just above.
+        let task = unsafe { task.assume_init() };
+        context::with_core(|c| c.spawn(Box::into_pin(task), None)).expect("in a simulation");
+    } else {
+        #[allow(clippy::disallowed_methods)] // production fallback: outside any simulation
+        drop(tokio::spawn(future));
+    }
+}
+
 fn spawn_inner<F>(name: Option<String>, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -136,6 +157,9 @@ impl<T> CompleteOnDrop<T> {
 
 impl<T> Drop for CompleteOnDrop<T> {
     fn drop(&mut self) {
+        if Arc::strong_count(&self.0) == 1 {
+            return;
+        }
         let panicked = context::with_core(|c| c.dropping_panicked.get()).unwrap_or(false);
         self.complete(Err(JoinError {
             kind: if panicked {

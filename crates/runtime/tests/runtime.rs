@@ -309,6 +309,51 @@ fn join_handles_return_outputs_and_abort_cancels() {
 }
 
 #[test]
+fn detached_tasks_run_and_their_panics_are_reported() {
+    let mut sim = Sim::new(5);
+    let done = Arc::new(AtomicU64::new(0));
+    let d = done.clone();
+    sim.block_on(async move {
+        for i in 1..=3 {
+            let d = d.clone();
+            task::spawn_detached(async move {
+                time::sleep(secs(i)).await;
+                d.fetch_add(i, Ordering::SeqCst);
+            });
+        }
+        time::sleep(secs(5)).await;
+    })
+    .unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 6);
+    assert_eq!(sim.report().live_tasks, 0);
+
+    let mut sim = Sim::new(9);
+    let err = sim
+        .block_on(async {
+            task::spawn_detached(async {
+                time::sleep(secs(3)).await;
+                panic!("detached and doomed");
+            });
+            time::sleep(secs(10)).await;
+        })
+        .unwrap_err();
+    match err {
+        SimError::Panic {
+            seed,
+            message,
+            time,
+            ..
+        } => {
+            assert_eq!(
+                (seed, message.as_str(), time),
+                (9, "detached and doomed", secs(3))
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
 fn a_task_can_abort_itself() {
     let mut sim = Sim::new(1);
     sim.block_on(async {
@@ -731,6 +776,12 @@ async fn the_facade_runs_on_real_tokio() {
     });
     assert_eq!(ticker.await.unwrap(), 5);
     assert!(start.elapsed() >= ms(8));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    task::spawn_detached(async move {
+        time::sleep(ms(1)).await;
+        let _ = tx.send(7);
+    });
+    assert_eq!(rx.await.unwrap(), 7);
     assert!(time::timeout(ms(1), time::sleep(secs(5))).await.is_err());
     let mut r = rand::stream("production");
     assert!(r.below(10) < 10);
