@@ -67,80 +67,125 @@ impl fmt::Display for Value {
     }
 }
 
-/// One recorded event.
-#[derive(Clone, Debug, PartialEq)]
+/// One recorded event: its time, task and message, a pointer to what its call site shares, and
+/// the values of its fields (the names are the site's). 64 bytes, plus 24 a field.
+#[derive(Clone)]
 pub struct Event {
     time: u64,
-    task: Option<u64>,
+    task: Option<std::num::NonZeroU64>,
+    site: &'static Site,
+    message: Option<Text>,
+    values: Values,
+}
+
+/// What every event of one call site shares: level, target, kind and field names. Stored once
+/// for the life of the program: a `static` for [`trace_event!`], interned for `tracing` events.
+#[doc(hidden)]
+#[derive(Debug, PartialEq)]
+pub struct Site {
     level: Level,
     target: &'static str,
     kind: Option<&'static str>,
-    message: Option<Text>,
-    fields: Fields,
+    names: &'static [&'static str],
 }
 
-/// Fields per chunk of a trace's field store.
-const CHUNK: usize = 2048;
-
-/// An event's fields: a range of a shared, append-only chunk.
-#[derive(Clone)]
-struct Fields {
-    chunk: Option<Arc<Chunk>>,
-    start: u32,
-    len: u32,
-}
-
-impl Fields {
-    const EMPTY: Fields = Fields {
-        chunk: None,
-        start: 0,
-        len: 0,
-    };
-
-    /// Fields in a chunk of their own.
-    fn alone(fields: Vec<(&'static str, Value)>) -> Fields {
-        if fields.is_empty() {
-            return Fields::EMPTY;
-        }
-        let chunk = Chunk::new(fields.len());
-        // SAFETY: the chunk is new and not shared yet.
-        let (start, len) = unsafe { chunk.append(fields.into_iter()) };
-        Fields {
-            chunk: Some(Arc::new(chunk)),
-            start: start as u32,
-            len: len as u32,
+impl Site {
+    #[doc(hidden)]
+    pub const fn new(
+        level: Level,
+        target: &'static str,
+        kind: Option<&'static str>,
+        names: &'static [&'static str],
+    ) -> Site {
+        Site {
+            level,
+            target,
+            kind,
+            names,
         }
     }
 
-    fn as_slice(&self) -> &[(&'static str, Value)] {
+    /// The site with these parts, stored on first use. Looked up, never iterated, so the hash
+    /// order cannot leak into a trace.
+    fn intern(
+        level: Level,
+        target: &'static str,
+        kind: Option<&'static str>,
+        names: &[&'static str],
+    ) -> &'static Site {
+        use std::hash::BuildHasher;
+        #[allow(clippy::disallowed_types)]
+        type Map = std::collections::HashMap<u64, Vec<&'static Site>, rustc_hash::FxBuildHasher>;
+        thread_local! {
+            static SITES: RefCell<Map> = RefCell::new(Map::default());
+        }
+        let key = rustc_hash::FxBuildHasher.hash_one((level.as_str(), target, kind, names));
+        SITES.with(|sites| {
+            let mut sites = sites.borrow_mut();
+            let same = sites.entry(key).or_default();
+            if let Some(site) = same.iter().find(|s| {
+                s.level == level && s.target == target && s.kind == kind && s.names == names
+            }) {
+                return *site;
+            }
+            // Call sites and kinds are a small vocabulary: each distinct one is kept for good.
+            let site: &'static Site = Box::leak(Box::new(Site {
+                level,
+                target,
+                kind,
+                names: Box::leak(names.into()),
+            }));
+            same.push(site);
+            site
+        })
+    }
+}
+
+/// Values per chunk of a trace's value store.
+const CHUNK: usize = 2048;
+
+/// An event's field values: a range of a shared, append-only chunk, as long as its site's names.
+#[derive(Clone)]
+struct Values {
+    chunk: Option<Arc<Chunk>>,
+    start: u32,
+}
+
+impl Values {
+    const EMPTY: Values = Values {
+        chunk: None,
+        start: 0,
+    };
+
+    /// Values in a chunk of their own.
+    fn alone(values: Vec<Value>) -> Values {
+        if values.is_empty() {
+            return Values::EMPTY;
+        }
+        let chunk = Chunk::new(values.len());
+        // SAFETY: the chunk is new and not shared yet.
+        let (start, _) = unsafe { chunk.append(values.into_iter()) };
+        Values {
+            chunk: Some(Arc::new(chunk)),
+            start: start as u32,
+        }
+    }
+
+    /// The `len` values from the start of this range.
+    fn as_slice(&self, len: usize) -> &[Value] {
         match &self.chunk {
-            // SAFETY: `start..start + len` was filled by `Chunk::append` before this `Fields`
-            // existed, and filled slots are never written again.
-            Some(c) => unsafe { c.slice(self.start as usize, self.len as usize) },
+            // SAFETY: `start..start + len` was filled by `Chunk::append` before this `Values`
+            // existed (`len` is its site's field count), and filled slots are never written
+            // again.
+            Some(c) => unsafe { c.slice(self.start as usize, len) },
             None => &[],
         }
     }
-
-    fn iter(&self) -> std::slice::Iter<'_, (&'static str, Value)> {
-        self.as_slice().iter()
-    }
 }
 
-impl PartialEq for Fields {
-    fn eq(&self, other: &Fields) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
+type Slot = std::cell::UnsafeCell<std::mem::MaybeUninit<Value>>;
 
-impl fmt::Debug for Fields {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_slice(), f)
-    }
-}
-
-type Slot = std::cell::UnsafeCell<std::mem::MaybeUninit<(&'static str, Value)>>;
-
-/// Append-only storage for the fields of many events. Slots below `filled` are initialized and
+/// Append-only storage for the field values of many events. Slots below `filled` are initialized and
 /// immutable from then on; only the one [`Trace`] that owns the chunk as its current one writes
 /// above it.
 struct Chunk {
@@ -175,16 +220,12 @@ impl Chunk {
     /// # Safety
     ///
     /// The caller is the only writer of this chunk, and `fields.len() <= self.room()`.
-    unsafe fn append(
-        &self,
-        fields: impl ExactSizeIterator<Item = (&'static str, Value)>,
-    ) -> (usize, usize) {
+    unsafe fn append(&self, fields: impl ExactSizeIterator<Item = Value>) -> (usize, usize) {
         use std::sync::atomic::Ordering;
         let start = self.filled.load(Ordering::Relaxed);
         let cap = self.slots.len();
         // `UnsafeCell` and `MaybeUninit` are transparent: a slot pointer is a field pointer.
-        let base =
-            std::cell::UnsafeCell::raw_get(self.slots.as_ptr()).cast::<(&'static str, Value)>();
+        let base = std::cell::UnsafeCell::raw_get(self.slots.as_ptr()).cast::<Value>();
         let mut end = start;
         for field in fields {
             if end == cap {
@@ -205,10 +246,7 @@ impl Chunk {
     ///
     /// The caller is the only writer of this chunk, and `N <= self.room()`.
     #[inline]
-    unsafe fn append_array<const N: usize>(
-        &self,
-        make: impl FnOnce() -> [(&'static str, Value); N],
-    ) -> usize {
+    unsafe fn append_array<const N: usize>(&self, make: impl FnOnce() -> [Value; N]) -> usize {
         use std::sync::atomic::Ordering;
         let start = self.filled.load(Ordering::Relaxed);
         assert!(N <= self.slots.len() - start);
@@ -216,9 +254,7 @@ impl Chunk {
         // SAFETY: the `N` slots from `start` exist (checked), are read by no one, and we are the
         // only writer; slots are transparent, so `N` of them are laid out as `[field; N]`.
         unsafe {
-            base.add(start)
-                .cast::<[(&'static str, Value); N]>()
-                .write(make());
+            base.add(start).cast::<[Value; N]>().write(make());
         }
         self.filled.store(start + N, Ordering::Release);
         start
@@ -227,7 +263,7 @@ impl Chunk {
     /// # Safety
     ///
     /// `start..start + len` is within the filled slots.
-    unsafe fn slice(&self, start: usize, len: usize) -> &[(&'static str, Value)] {
+    unsafe fn slice(&self, start: usize, len: usize) -> &[Value] {
         let slots = &self.slots[start..start + len];
         // SAFETY: `Slot` has the layout of the field it holds (`UnsafeCell` and `MaybeUninit` are
         // transparent), the slots are initialized (the caller), and filled slots are never
@@ -436,15 +472,18 @@ impl Event {
         message: Option<&str>,
         fields: Vec<(&'static str, Value)>,
     ) -> Event {
+        let names: Vec<&'static str> = fields.iter().map(|(n, _)| *n).collect();
         Event {
             time,
-            task,
-            level,
-            target,
-            kind: kind.map(intern_static),
+            task: task.and_then(std::num::NonZeroU64::new),
+            site: Site::intern(level, target, kind.map(intern_static), &names),
             message: message.map(Text::new),
-            fields: Fields::alone(fields),
+            values: Values::alone(fields.into_iter().map(|(_, v)| v).collect()),
         }
+    }
+
+    fn values(&self) -> &[Value] {
+        self.values.as_slice(self.site.names.len())
     }
 
     /// Virtual time since the simulation started.
@@ -454,22 +493,22 @@ impl Event {
 
     /// The id of the task that emitted it, if a task did.
     pub fn task(&self) -> Option<u64> {
-        self.task
+        self.task.map(std::num::NonZeroU64::get)
     }
 
     /// Its level.
     pub fn level(&self) -> Level {
-        self.level
+        self.site.level
     }
 
     /// Its target (the module path, by default).
     pub fn target(&self) -> &str {
-        self.target
+        self.site.target
     }
 
     /// The `kind` field: a name from the trace vocabulary, such as `discover.failed`.
     pub fn kind(&self) -> Option<&str> {
-        self.kind
+        self.site.kind
     }
 
     /// The message, if any.
@@ -479,12 +518,36 @@ impl Event {
 
     /// A field other than `kind` and `message`.
     pub fn field(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.fields().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// The fields other than `kind` and `message`, in the order they were written.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.fields.iter().map(|(n, v)| (*n, v))
+        self.site.names.iter().copied().zip(self.values())
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.time == other.time
+            && self.task == other.task
+            && self.site == other.site
+            && self.message == other.message
+            && self.values() == other.values()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("time", &self.time)
+            .field("task", &self.task())
+            .field("level", &self.site.level)
+            .field("target", &self.site.target)
+            .field("kind", &self.site.kind)
+            .field("message", &self.message)
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -496,14 +559,14 @@ impl fmt::Display for Event {
             Some(t) => write!(f, "t{t} ")?,
             None => f.write_str("-- ")?,
         }
-        write!(f, "{} {}", self.level, self.target)?;
-        if let Some(kind) = &self.kind {
+        write!(f, "{} {}", self.site.level, self.site.target)?;
+        if let Some(kind) = &self.site.kind {
             write!(f, " {kind}")?;
         }
         if let Some(msg) = &self.message {
             write!(f, " {msg:?}")?;
         }
-        for (name, value) in self.fields.iter() {
+        for (name, value) in self.fields() {
             write!(f, " {name}={value}")?;
         }
         Ok(())
@@ -612,26 +675,22 @@ impl Trace {
         self.events.push(e);
     }
 
-    /// Stores the fields `make` returns, as [`store`](Trace::store) does, built in place.
+    /// Stores the values `make` returns, as [`store`](Trace::store) does, built in place.
     #[inline]
-    fn store_array<const N: usize>(
-        &mut self,
-        make: impl FnOnce() -> [(&'static str, Value); N],
-    ) -> Fields {
+    fn store_array<const N: usize>(&mut self, make: impl FnOnce() -> [Value; N]) -> Values {
         if N == 0 || N > CHUNK {
             return self.store(make().into_iter());
         }
         let chunk = self.chunk_with_room(N);
         // SAFETY: as in `store`; and there is room for `N`.
         let start = unsafe { chunk.append_array(make) };
-        Fields {
+        Values {
             chunk: Some(chunk.clone()),
             start: start as u32,
-            len: N as u32,
         }
     }
 
-    /// This trace's current chunk, or a new one when it has no room for `n` more fields.
+    /// This trace's current chunk, or a new one when it has no room for `n` more values.
     #[inline(always)]
     fn chunk_with_room(&mut self, n: usize) -> &Arc<Chunk> {
         if self.chunk.as_ref().is_some_and(|c| c.room() < n) {
@@ -642,24 +701,25 @@ impl Trace {
             .get_or_insert_with(|| Arc::new(Chunk::new(CHUNK)))
     }
 
-    /// Stores `fields` in this trace's current chunk (one allocation per [`CHUNK`] fields, not
+    /// Stores `values` in this trace's current chunk (one allocation per [`CHUNK`] values, not
     /// one per event).
-    fn store(&mut self, fields: impl ExactSizeIterator<Item = (&'static str, Value)>) -> Fields {
-        let n = fields.len();
+    fn store(&mut self, values: impl ExactSizeIterator<Item = Value>) -> Values {
+        let n = values.len();
         if n == 0 {
-            return Fields::EMPTY;
+            return Values::EMPTY;
         }
         if n > CHUNK {
-            return Fields::alone(fields.collect());
+            return Values::alone(values.collect());
         }
         let chunk = self.chunk_with_room(n);
         // SAFETY: `self.chunk` is only ever written through this trace (a clone does not get it),
         // and `&mut self` makes this the only writer.
-        let (start, len) = unsafe { chunk.append(fields) };
-        Fields {
+        let (start, len) = unsafe { chunk.append(values) };
+        // The event reads as many values as its site has names: all of them must be there.
+        assert!(len >= n, "an iterator yielded fewer values than it said");
+        Values {
             chunk: Some(chunk.clone()),
             start: start as u32,
-            len: len as u32,
         }
     }
 
@@ -759,18 +819,19 @@ impl<S: Subscriber> Layer<S> for SimLayer {
             let meta = event.metadata();
             RECORDER.with(|r| {
                 let mut r = r.borrow_mut();
-                r.fields.clear();
-                event.record(&mut *r);
+                let r = &mut *r;
+                r.names.clear();
+                r.values.clear();
+                event.record(r);
+                let site = Site::intern(*meta.level(), meta.target(), r.kind.take(), &r.names);
                 let mut trace = core.trace.borrow_mut();
-                let fields = trace.store(r.fields.drain(..));
+                let values = trace.store(r.values.drain(..));
                 let e = Event {
                     time: core.now.get(),
-                    task: core.current_task_id(),
-                    level: *meta.level(),
-                    target: meta.target(),
-                    kind: r.kind.take(),
+                    task: core.current_task_id().and_then(std::num::NonZeroU64::new),
+                    site,
                     message: r.message.take(),
-                    fields,
+                    values,
                 };
                 trace.push(e);
             });
@@ -787,7 +848,8 @@ thread_local! {
 struct Recorder {
     kind: Option<&'static str>,
     message: Option<Text>,
-    fields: Vec<(&'static str, Value)>,
+    names: Vec<&'static str>,
+    values: Vec<Value>,
     /// The last kind seen, by address: the same literal comes back at the same address, so most
     /// events find their kind without a lookup.
     last_kind: Option<(usize, &'static str)>,
@@ -815,11 +877,17 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    fn push(&mut self, field: &Field, value: Value) {
+        self.names.push(field.name());
+        self.values.push(value);
+    }
+}
+
 impl Visit for Recorder {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special(field.name(), value) {
-            self.fields
-                .push((field.name(), Value::Str(Text::new(value))));
+            self.push(field, Value::Str(Text::new(value)));
         }
     }
 
@@ -828,26 +896,25 @@ impl Visit for Recorder {
         scratch.clear();
         let _ = write!(scratch, "{value:?}");
         if !self.special(field.name(), &scratch) {
-            self.fields
-                .push((field.name(), Value::Str(Text::new(&scratch))));
+            self.push(field, Value::Str(Text::new(&scratch)));
         }
         self.scratch = scratch;
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((field.name(), Value::I64(value)));
+        self.push(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.push((field.name(), Value::U64(value)));
+        self.push(field, Value::U64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((field.name(), Value::Bool(value)));
+        self.push(field, Value::Bool(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.push((field.name(), Value::F64(value)));
+        self.push(field, Value::F64(value));
     }
 }
 
@@ -907,24 +974,24 @@ macro_rules! __trace_event_fast {
         $crate::__trace_event_fast!(@munch $h
             [$($acc)* (stringify!($name), $crate::trace::ToValue::to_value(&$name)),])
     };
-    (@munch ($level:ident, $kind:literal) [$($acc:tt)*] $msg:literal) => {
-        $crate::trace::__record(
+    (@munch ($level:ident, $kind:literal) [$(($name:expr, $value:expr),)*] $msg:literal) => {{
+        static SITE: $crate::trace::Site = $crate::trace::Site::new(
             $crate::trace::__tracing::Level::$level,
             module_path!(),
-            $kind,
-            ::core::option::Option::Some($msg),
-            || [$($acc)*],
-        )
-    };
-    (@munch ($level:ident, $kind:literal) [$($acc:tt)*]) => {
-        $crate::trace::__record(
+            ::core::option::Option::Some($kind),
+            &[$($name),*],
+        );
+        $crate::trace::__record(&SITE, ::core::option::Option::Some($msg), || [$($value),*])
+    }};
+    (@munch ($level:ident, $kind:literal) [$(($name:expr, $value:expr),)*]) => {{
+        static SITE: $crate::trace::Site = $crate::trace::Site::new(
             $crate::trace::__tracing::Level::$level,
             module_path!(),
-            $kind,
-            ::core::option::Option::None,
-            || [$($acc)*],
-        )
-    };
+            ::core::option::Option::Some($kind),
+            &[$($name),*],
+        );
+        $crate::trace::__record(&SITE, ::core::option::Option::None, || [$($value),*])
+    }};
 }
 
 /// A field value, as `tracing` hands it to the [`SimLayer`]: integers widen to 64 bits, and
@@ -1005,12 +1072,11 @@ pub fn __display(value: &dyn fmt::Display) -> Value {
 #[doc(hidden)]
 #[inline]
 pub fn __record<const N: usize>(
-    level: Level,
-    target: &'static str,
-    kind: &'static str,
+    site: &'static Site,
     message: Option<&'static str>,
-    fields: impl FnOnce() -> [(&'static str, Value); N],
+    values: impl FnOnce() -> [Value; N],
 ) -> bool {
+    let level = site.level;
     if !(level <= tracing::level_filters::STATIC_MAX_LEVEL
         && level <= tracing::level_filters::LevelFilter::current())
     {
@@ -1021,15 +1087,13 @@ pub fn __record<const N: usize>(
             return false;
         }
         let mut trace = core.trace.borrow_mut();
-        let fields = trace.store_array(fields);
+        let values = trace.store_array(values);
         let e = Event {
             time: core.now.get(),
-            task: core.current_task_id(),
-            level,
-            target,
-            kind: Some(kind),
+            task: core.current_task_id().and_then(std::num::NonZeroU64::new),
+            site,
             message: message.map(Text::from_static),
-            fields,
+            values,
         };
         trace.push(e);
         true
@@ -1141,7 +1205,7 @@ pub(crate) fn panic_details(payload: &(dyn std::any::Any + Send)) -> (String, Op
 
 #[cfg(test)]
 mod tests {
-    use super::{Event, Level, Text, Trace, Value};
+    use super::{Event, Level, Site, Text, Trace, Value};
     use crate::Sim;
 
     #[test]
@@ -1157,22 +1221,22 @@ mod tests {
         let mut trace = Trace::default();
         let mut clone = None;
         for i in 0..5000u64 {
-            let fields = if i % 2 == 0 {
+            static TWO: Site = Site::new(Level::INFO, "t", Some("k"), &["i", "s"]);
+            static ONE: Site = Site::new(Level::INFO, "t", Some("k"), &["i"]);
+            let (site, values) = if i % 2 == 0 {
                 let long = "x".repeat(i as usize % 300);
-                trace.store(
-                    vec![("i", Value::U64(i)), ("s", Value::Str(Text::new(&long)))].into_iter(),
-                )
+                let values =
+                    trace.store(vec![Value::U64(i), Value::Str(Text::new(&long))].into_iter());
+                (&TWO, values)
             } else {
-                trace.store_array(|| [("i", Value::U64(i))])
+                (&ONE, trace.store_array(|| [Value::U64(i)]))
             };
             trace.push(Event {
                 time: i,
                 task: None,
-                level: Level::INFO,
-                target: "t",
-                kind: Some("k"),
+                site,
                 message: None,
-                fields,
+                values,
             });
             if i == 2500 {
                 // A clone gets the events, not the chunk being written.
