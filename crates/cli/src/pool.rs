@@ -8,48 +8,92 @@ use std::sync::mpsc;
 
 use crate::seeds::SeedSet;
 
-/// Runs `work` on every seed of `seeds`, over `jobs` threads (1 runs on the calling thread).
-///
-/// `found(index, result)` runs on the calling thread as each seed finishes, in completion order;
-/// `index` is the seed's position in `seeds`, so callers can restore seed order.
-pub(crate) fn for_each_seed<T, W, F>(seeds: &SeedSet, jobs: usize, work: W, mut found: F)
-where
-    T: Send,
-    W: Fn(u64) -> T + Sync,
-    F: FnMut(u64, T),
-{
-    let len = seeds.len();
-    if jobs <= 1 || len <= 1 {
-        for i in 0..len {
-            found(i, work(seeds.get(i)));
+/// The worker threads of one command, kept for all its scenarios: a thread's first simulation
+/// pays for its tracing dispatcher and allocator heap, and starting threads per scenario made
+/// `--jobs 2` no faster than `--jobs 1` at 16 seeds a scenario.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    /// `None` runs everything on the calling thread: one job, or no threads to be had.
+    threads: Option<rayon::ThreadPool>,
+    jobs: usize,
+}
+
+impl Pool {
+    /// A pool of `jobs` threads; with `jobs <= 1`, none.
+    pub(crate) fn new(jobs: usize) -> Pool {
+        if jobs <= 1 {
+            return Pool {
+                threads: None,
+                jobs: 1,
+            };
         }
-        return;
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .thread_name(|i| format!("vtsim-job-{i}"))
+            .build()
+        {
+            Ok(threads) => Pool {
+                threads: Some(threads),
+                jobs,
+            },
+            Err(e) => {
+                // Slower, not wrong: every seed still runs, on this thread.
+                crate::commands::note(&format!(
+                    "vtsim: cannot start {jobs} worker threads ({e}); running seeds one at a time"
+                ));
+                Pool {
+                    threads: None,
+                    jobs: 1,
+                }
+            }
+        }
     }
-    let next = AtomicU64::new(0);
-    // Bounded, so fast workers wait for a slow printer instead of piling results up.
-    let (tx, rx) = mpsc::sync_channel::<(u64, T)>(jobs * 4);
-    let workers = jobs.min(usize::try_from(len).unwrap_or(usize::MAX));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let tx = tx.clone();
-            let (next, work) = (&next, &work);
-            // Scoped threads, one per job; each simulation lives on one thread (see module docs).
-            #[allow(clippy::disallowed_methods)]
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= len {
-                    break;
+
+    /// Runs `work` on every seed of `seeds`, over the pool's threads.
+    ///
+    /// `found(index, result)` runs on the calling thread as each seed finishes, in completion
+    /// order; `index` is the seed's position in `seeds`, so callers can restore seed order.
+    pub(crate) fn for_each_seed<T, W, F>(&self, seeds: &SeedSet, work: W, mut found: F)
+    where
+        T: Send,
+        W: Fn(u64) -> T + Sync,
+        F: FnMut(u64, T),
+    {
+        let len = seeds.len();
+        let threads = match &self.threads {
+            Some(threads) if len > 1 => threads,
+            _ => {
+                for i in 0..len {
+                    found(i, work(seeds.get(i)));
                 }
-                if tx.send((i, work(seeds.get(i)))).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        for (i, result) in rx {
-            found(i, result);
-        }
-    });
+                return;
+            }
+        };
+        let next = AtomicU64::new(0);
+        // Bounded, so fast workers wait for a slow printer instead of piling results up.
+        let (tx, rx) = mpsc::sync_channel::<(u64, T)>(self.jobs * 4);
+        let workers = self.jobs.min(usize::try_from(len).unwrap_or(usize::MAX));
+        // The closure runs here, on the calling thread, which collects while the workers run.
+        threads.in_place_scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, work) = (&next, &work);
+                scope.spawn(move |_| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= len {
+                        break;
+                    }
+                    if tx.send((i, work(seeds.get(i)))).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for (i, result) in rx {
+                found(i, result);
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -58,7 +102,7 @@ mod tests {
 
     fn collect(seeds: &SeedSet, jobs: usize) -> Vec<(u64, u64)> {
         let mut got = Vec::new();
-        for_each_seed(seeds, jobs, |seed| seed * 3, |i, r| got.push((i, r)));
+        Pool::new(jobs).for_each_seed(seeds, |seed| seed * 3, |i, r| got.push((i, r)));
         got.sort_unstable();
         got
     }
@@ -86,9 +130,9 @@ mod tests {
         let caller = std::thread::current().id();
         let seeds = SeedSet::List(vec![1, 2, 3, 4]);
         let mut on_caller = 0;
-        for_each_seed(
+        let pool = Pool::new(2);
+        pool.for_each_seed(
             &seeds,
-            2,
             |seed| (seed, std::thread::current().id()),
             |_, _| {
                 on_caller += usize::from(std::thread::current().id() == caller);
@@ -96,9 +140,8 @@ mod tests {
         );
         assert_eq!(on_caller, 4);
         let mut worker_threads = std::collections::BTreeSet::new();
-        for_each_seed(
+        pool.for_each_seed(
             &seeds,
-            2,
             |_| format!("{:?}", std::thread::current().id()),
             |_, t| {
                 worker_threads.insert(t);

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ExploreArgs;
 use crate::commands::{emit, load, note, replay_hint};
-use crate::pool::for_each_seed;
+use crate::pool::Pool;
 use crate::seeds::explore_seeds;
 use crate::severity::Severity;
 use crate::verdict::judge;
@@ -26,9 +26,8 @@ pub(crate) fn explore(args: ExploreArgs) -> Severity {
     let bar = progress_bar(seeds.len());
     let mut worst = Severity::Pass;
     let mut failed = 0u64;
-    for_each_seed(
+    Pool::new(usize::from(args.jobs.jobs)).for_each_seed(
         &seeds,
-        usize::from(args.jobs.jobs),
         |seed| judge(&scenario, seed, false, args.json),
         |_, verdict| {
             worst.absorb(verdict.severity);

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::cli::RunArgs;
 use crate::commands::{emit, load, note, replay_hint};
 use crate::files::scenario_files;
-use crate::pool::for_each_seed;
+use crate::pool::Pool;
 use crate::seeds::SeedOverride;
 use crate::severity::Severity;
 use crate::verdict::{judge, Verdict};
@@ -25,6 +25,7 @@ pub(crate) fn run(args: RunArgs) -> Severity {
         (None, None) => SeedOverride::File,
     };
     let started = wall_now();
+    let pool = Pool::new(usize::from(args.jobs.jobs));
     let mut worst = Severity::Pass;
     let (mut scenarios, mut failing, mut invalid, mut seeds_run) = (0, 0, 0, 0);
     for file in &files {
@@ -42,9 +43,8 @@ pub(crate) fn run(args: RunArgs) -> Severity {
         let scenario_started = wall_now();
         let mut tally = Tally::default();
         // The first seed runs twice: the determinism self-check. Seeds of a set are unique.
-        for_each_seed(
+        pool.for_each_seed(
             &seeds,
-            usize::from(args.jobs.jobs),
             |seed| judge(&scenario, seed, seed == first, false),
             |i, verdict| tally.add(i, verdict),
         );
