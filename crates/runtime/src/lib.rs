@@ -32,7 +32,8 @@
 //! Component code calls [`time`], [`task`] and [`rand`]. Inside a simulation they are virtual and
 //! seeded; outside one they fall back to real tokio, so the same code runs in production under
 //! `#[tokio::main]`. `tokio::sync` (channels, `Notify`, `Mutex`, `RwLock`) works in both, since it
-//! needs no runtime.
+//! needs no runtime. A task that nothing awaits, such as one per request, is cheapest started with
+//! [`task::spawn_detached`], which skips the join state a [`task::JoinHandle`] needs.
 //!
 //! # Traces
 //!
@@ -46,6 +47,11 @@
 //! sim.block_on(async { tracing::info!(kind = "demo.hello", n = 1u64, "hello") }).unwrap();
 //! assert_eq!(sim.trace().count_kind("demo.hello"), 1);
 //! ```
+//!
+//! [`trace_event!`] records the same event as `tracing::event!`, but writes it straight into the
+//! trace when the simulation's recorder is the only listener (no `VTSIM_LOG`); the components use
+//! it for their events. An event costs 64 bytes plus 24 a field: level, target, kind and field
+//! names live once per call site.
 //!
 //! [`check_determinism`] runs a seed twice and names the first event where the runs differ.
 //!
