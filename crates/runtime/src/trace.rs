@@ -974,23 +974,20 @@ macro_rules! __trace_event_fast {
         $crate::__trace_event_fast!(@munch $h
             [$($acc)* (stringify!($name), $crate::trace::ToValue::to_value(&$name)),])
     };
-    (@munch ($level:ident, $kind:literal) [$(($name:expr, $value:expr),)*] $msg:literal) => {{
+    (@munch $h:tt [$($acc:tt)*] $msg:literal) => {
+        $crate::__trace_event_fast!(@record $h [$($acc)*] ::core::option::Option::Some($msg))
+    };
+    (@munch $h:tt [$($acc:tt)*]) => {
+        $crate::__trace_event_fast!(@record $h [$($acc)*] ::core::option::Option::None)
+    };
+    (@record ($level:ident, $kind:literal) [$(($name:expr, $value:expr),)*] $msg:expr) => {{
         static SITE: $crate::trace::Site = $crate::trace::Site::new(
             $crate::trace::__tracing::Level::$level,
             module_path!(),
             ::core::option::Option::Some($kind),
             &[$($name),*],
         );
-        $crate::trace::__record(&SITE, ::core::option::Option::Some($msg), || [$($value),*])
-    }};
-    (@munch ($level:ident, $kind:literal) [$(($name:expr, $value:expr),)*]) => {{
-        static SITE: $crate::trace::Site = $crate::trace::Site::new(
-            $crate::trace::__tracing::Level::$level,
-            module_path!(),
-            ::core::option::Option::Some($kind),
-            &[$($name),*],
-        );
-        $crate::trace::__record(&SITE, ::core::option::Option::None, || [$($value),*])
+        $crate::trace::__record(&SITE, $msg, || [$($value),*])
     }};
 }
 
