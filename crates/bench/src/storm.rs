@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use vtsim_runtime::rand::Rng;
-use vtsim_runtime::{task, time, Scheduler, Sim};
+use vtsim_runtime::{task, time, Config, Scheduler, Sim};
 
 use crate::{Engine, StormArgs};
 
@@ -94,8 +94,21 @@ fn storm_rng(seed: u64, i: u64) -> Rng {
     Rng::derive(seed, &format!("storm/{i}"))
 }
 
+/// The runtime's defaults, with room for every task to poll at one instant: all of them start at
+/// t=0, which the default livelock bound (a million polls) would take for a livelock.
+fn config_for(tasks: u64) -> Config {
+    let mut config = Config::default();
+    config.max_polls_per_instant = config
+        .max_polls_per_instant
+        .max(tasks.saturating_mul(2).saturating_add(16));
+    config
+}
+
 fn vtsim_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
-    let mut sim = Sim::builder(seed).scheduler(Scheduler::Fifo).build();
+    let mut sim = Sim::builder(seed)
+        .config(config_for(tasks))
+        .scheduler(Scheduler::Fifo)
+        .build();
     sim.block_on(async move {
         let sleep = |n| time::sleep_until(time::Instant::from_nanos(n));
         let handles: Vec<_> = (0..tasks)
@@ -179,7 +192,7 @@ pub(crate) fn compare(a: &StormArgs, rounds: u32) {
 
 pub(crate) fn memory(tasks: u64) {
     let before = peak_rss_kib();
-    let mut sim = Sim::new(1);
+    let mut sim = Sim::builder(1).config(config_for(tasks)).build();
     sim.block_on(async move {
         let handles: Vec<_> = (0..tasks)
             .map(|_| task::spawn(async { time::sleep(Duration::from_secs(60)).await }))
