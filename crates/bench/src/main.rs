@@ -66,22 +66,22 @@ enum Command {
     },
     /// Peak RSS of 100,000 tasks sleeping in one simulation.
     Memory {
-        /// How many sleeping tasks.
-        #[arg(long, default_value_t = 100_000)]
+        /// How many sleeping tasks (1 to 100,000,000).
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
         tasks: u64,
     },
 }
 
 #[derive(Debug, Clone, clap::Args)]
 struct StormArgs {
-    /// Number of ticker tasks.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of ticker tasks (1 to 100,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     tasks: u64,
-    /// Virtual seconds to run.
-    #[arg(long, default_value_t = 3600)]
+    /// Virtual seconds to run (1 to 1,000,000,000: the span in nanoseconds must fit 64 bits).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     virtual_secs: u64,
-    /// Mean ticker period in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Mean ticker period in milliseconds (1 to 1,000,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     period_ms: u64,
     /// The seed of the jitter.
     #[arg(long, default_value_t = 1)]
