@@ -142,8 +142,11 @@ impl QueryId {
     }
 
     fn as_str(&self) -> &str {
-        // 'q' and ASCII digits only.
-        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("q")
+        let text = &self.buf[self.start..];
+        debug_assert!(text.is_ascii());
+        // SAFETY: `new` writes only b'q' and ASCII digits from `start` on, and ASCII is UTF-8.
+        // (The check `from_utf8` makes cost 1.4% of a replica-hour seed.)
+        unsafe { std::str::from_utf8_unchecked(text) }
     }
 }
 
