@@ -665,11 +665,12 @@ impl Inner {
                 time::sleep(self.config.retry_delay).await;
                 continue;
             };
-            let current = guard.current.clone();
-            let error = match op.run(&*current.conn, deadline).await {
+            let error = match op.run(&*guard.current.conn, deadline).await {
                 Ok(outcome) => return Ok((outcome, guard, attempts)),
                 Err(error) => error,
             };
+            // Only a failed call needs its connection after the call is over.
+            let current = guard.current.clone();
             drop(guard);
             // Boxed: only failed calls get here.
             let retry = Box::pin(self.can_retry(
