@@ -48,8 +48,8 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
-    /// The cost of one recorded trace event: a loop with an event per step against the same loop
-    /// without, side by side.
+    /// The cost of one recorded trace event, through `tracing` and through `trace_event!`'s fast
+    /// path: loops with an event per step against the same loop without, side by side.
     TraceCost {
         /// Steps in each loop.
         #[arg(long, default_value_t = 1_000_000)]
