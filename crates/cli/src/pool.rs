@@ -15,17 +15,13 @@ use crate::seeds::SeedSet;
 pub(crate) struct Pool {
     /// `None` runs everything on the calling thread: one job, or no threads to be had.
     threads: Option<rayon::ThreadPool>,
-    jobs: usize,
 }
 
 impl Pool {
     /// A pool of `jobs` threads; with `jobs <= 1`, none.
     pub(crate) fn new(jobs: usize) -> Pool {
         if jobs <= 1 {
-            return Pool {
-                threads: None,
-                jobs: 1,
-            };
+            return Pool { threads: None };
         }
         match rayon::ThreadPoolBuilder::new()
             .num_threads(jobs)
@@ -34,17 +30,13 @@ impl Pool {
         {
             Ok(threads) => Pool {
                 threads: Some(threads),
-                jobs,
             },
             Err(e) => {
                 // Slower, not wrong: every seed still runs, on this thread.
                 crate::commands::note(&format!(
                     "vtsim: cannot start {jobs} worker threads ({e}); running seeds one at a time"
                 ));
-                Pool {
-                    threads: None,
-                    jobs: 1,
-                }
+                Pool { threads: None }
             }
         }
     }
@@ -69,10 +61,11 @@ impl Pool {
                 return;
             }
         };
+        let jobs = threads.current_num_threads();
         let next = AtomicU64::new(0);
         // Bounded, so fast workers wait for a slow printer instead of piling results up.
-        let (tx, rx) = mpsc::sync_channel::<(u64, T)>(self.jobs * 4);
-        let workers = self.jobs.min(usize::try_from(len).unwrap_or(usize::MAX));
+        let (tx, rx) = mpsc::sync_channel::<(u64, T)>(jobs * 4);
+        let workers = jobs.min(usize::try_from(len).unwrap_or(usize::MAX));
         // The closure runs here, on the calling thread, which collects while the workers run.
         threads.in_place_scope(|scope| {
             for _ in 0..workers {
