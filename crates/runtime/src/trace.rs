@@ -1267,6 +1267,28 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_64_bytes_and_a_value_24() {
+        // What the docs and the README say an event costs.
+        assert_eq!(std::mem::size_of::<Event>(), 64);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+    }
+
+    #[test]
+    fn a_new_trace_has_room_for_the_last_ones_events() {
+        let mut sim = Sim::new(3);
+        sim.block_on(async {
+            for i in 0..5000u64 {
+                crate::trace_event!(DEBUG, kind = "test.room", i);
+            }
+        })
+        .unwrap();
+        let recorded = sim.trace().len();
+        drop(sim);
+        let next = Sim::new(4);
+        assert!(next.trace().events.capacity() >= recorded);
+    }
+
+    #[test]
     fn a_site_with_other_names_than_values_is_left_to_tracing() {
         static SITE: Site = Site::new(Level::INFO, "t", Some("test.mismatch"), &["a", "b"]);
         // With VTSIM_LOG set nothing takes the fast path.
