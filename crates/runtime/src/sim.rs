@@ -528,8 +528,8 @@ struct TimerSlot {
     owner: u32,
     /// The task key of its waker, when that is the executor's own (not `FOREIGN`).
     target: u64,
-    /// Orders it among timers due at the same instant.
-    tie: u64,
+    /// When it was armed, counted over the run: orders it among timers due at the same instant.
+    seq: u64,
 }
 
 const ARMED: u32 = 1;
@@ -753,14 +753,11 @@ impl Core {
         // Counts like these cannot wrap within any run (a u64 of nanosecond-scale events), so
         // they skip the overflow check that release builds keep.
         st.timer_seq = st.timer_seq.wrapping_add(1);
-        let tie = match st.tie_key {
-            Some(key) => mix(st.timer_seq ^ key),
-            None => st.timer_seq,
-        };
+        let seq = st.timer_seq;
         let slot = &mut st.timers[idx as usize];
         let gen = slot.gen();
         slot.owner = owner;
-        slot.tie = tie;
+        slot.seq = seq;
         if std::ptr::eq(waker.vtable(), &VTABLE) {
             slot.state = gen << GEN_SHIFT | ARMED;
             slot.target = waker.data() as usize as u64;
@@ -1104,7 +1101,7 @@ impl State {
             state: 0,
             owner: NO_TASK,
             target: 0,
-            tie: 0,
+            seq: 0,
         });
         self.foreign.push(None);
         u32::try_from(self.timers.len() - 1).expect("fewer than 4 billion timers")
@@ -1163,9 +1160,13 @@ impl State {
                 self.due.push(key);
             }
         }
+        // The seeded order is mixed here, not when a timer is armed: ties are rare.
         let timers = &self.timers;
-        self.due
-            .sort_unstable_by_key(|k| timers[unpack(k.timer).0 as usize].tie);
+        let tie_key = self.tie_key;
+        self.due.sort_unstable_by_key(|k| {
+            let seq = timers[unpack(k.timer).0 as usize].seq;
+            tie_key.map_or(seq, |key| mix(seq ^ key))
+        });
         let mut due = std::mem::take(&mut self.due);
         for key in due.drain(..) {
             self.fire(key);
