@@ -887,8 +887,9 @@ impl Core {
                         self.now.set(deadline);
                         st.polls_at_instant = 0;
                     }
-                    st.fire_due(deadline);
-                    if !st.fired.is_empty() {
+                    if let Some(next) = st.fire_due(deadline) {
+                        next
+                    } else if !st.fired.is_empty() {
                         let mut fired = std::mem::take(&mut st.fired);
                         drop(st);
                         for waker in fired.drain(..) {
@@ -896,12 +897,13 @@ impl Core {
                         }
                         self.state.borrow_mut().fired = fired;
                         continue;
-                    }
-                    // No foreign waker ran, so no wake was deferred: go straight on to the tasks
-                    // the timers woke, under the same borrow.
-                    match st.pop_ready() {
-                        Some(next) => next,
-                        None => continue,
+                    } else {
+                        // No foreign waker ran, so no wake was deferred: go straight on to the
+                        // tasks the timers woke, under the same borrow.
+                        match st.pop_ready() {
+                            Some(next) => next,
+                            None => continue,
+                        }
                     }
                 }
             };
@@ -1130,19 +1132,45 @@ impl State {
     /// Fires the timers due at `now`, the heap's minimum, which `next_deadline` left armed on top,
     /// in tie order. The executor's own wakers are queued here directly; any other waker is left
     /// in `fired` for the caller to wake.
-    fn fire_due(&mut self, now: u64) {
-        let Some(first) = self.heap.pop() else {
-            return;
-        };
+    ///
+    /// Called with nothing ready. When the one timer due wakes one of our tasks, that task comes
+    /// back to be polled at once: the ready queue would hand it straight back under every policy
+    /// but PCT, which counts its picks.
+    #[inline(always)]
+    fn fire_due(&mut self, now: u64) -> Option<(u32, u32, Task)> {
+        let first = self.heap.pop()?;
+        let mut next = None;
         if self.heap.peek().is_some_and(|k| k.deadline <= now) {
             self.fire_ties(first, now);
-        } else {
-            // Usually one timer is due: it fires without going through `due`.
+        } else if matches!(self.ready.policy, Policy::Pct { .. }) {
             self.fire(first);
+        } else {
+            // Usually one timer is due: it fires without going through `due` or the queue.
+            next = self.fire_direct(first);
         }
         if self.timers.len() >= PREFETCH_MIN_TIMERS {
             self.prefetch_upcoming();
         }
+        next
+    }
+
+    /// Fires one timer; returns its task to poll when the waker is ours and the task can run.
+    #[inline(always)]
+    fn fire_direct(&mut self, key: TimerKey) -> Option<(u32, u32, Task)> {
+        let slot = &mut self.timers[unpack(key.timer).0 as usize];
+        if slot.state & FOREIGN != 0 {
+            self.fire(key);
+            return None;
+        }
+        slot.state = slot.state & !ARMED | FIRED;
+        let (idx, gen) = unpack(slot.target);
+        let task = self.tasks.get_mut(idx as usize)?;
+        if task.gen != gen || !task.alive || task.queued {
+            return None;
+        }
+        let fut = task.fut.take()?;
+        self.in_poll = true;
+        Some((idx, gen, fut))
     }
 
     /// Fires `first` and every other armed timer due at `now`, ordered by their tie keys.
