@@ -221,7 +221,7 @@ impl TimerHeap {
             let i = b as usize & (BUCKETS - 1);
             self.ring[i].push(key);
             self.occupied[i / 64] |= 1 << (i % 64);
-            self.in_ring += 1;
+            self.in_ring = self.in_ring.wrapping_add(1);
             if was_empty {
                 self.settle();
             }
@@ -250,27 +250,29 @@ impl TimerHeap {
     #[cold]
     #[inline(never)]
     fn pour(&mut self) {
+        // The arithmetic wraps rather than being checked: distances stay below `2 * BUCKETS`, the
+        // cursor counts buckets of nanoseconds, and `in_ring` counts what the ring holds.
         let start = self.cursor as usize & (BUCKETS - 1);
         // The distance from `start` to the next occupied bucket, going round the ring.
-        let mut d = 0;
+        let mut d = 0usize;
         loop {
-            let i = (start + d) & (BUCKETS - 1);
+            let i = start.wrapping_add(d) & (BUCKETS - 1);
             let word = self.occupied[i / 64] >> (i % 64);
             if word != 0 {
-                d += word.trailing_zeros() as usize;
+                d = d.wrapping_add(word.trailing_zeros() as usize);
                 break;
             }
-            d += 64 - i % 64;
+            d = d.wrapping_add(64 - i % 64);
             debug_assert!(d < 2 * BUCKETS, "in_ring > 0, so some bucket is occupied");
         }
-        let i = (start + d) & (BUCKETS - 1);
-        self.cursor += d as u64 + 1;
+        let i = start.wrapping_add(d) & (BUCKETS - 1);
+        self.cursor = self.cursor.wrapping_add(d as u64).wrapping_add(1);
         self.occupied[i / 64] &= !(1 << (i % 64));
         // The used-up run's allocation becomes the emptied bucket's.
         self.run.clear();
         self.head = 0;
         std::mem::swap(&mut self.run, &mut self.ring[i]);
-        self.in_ring -= self.run.len();
+        self.in_ring = self.in_ring.wrapping_sub(self.run.len());
         self.run.sort_unstable_by_key(|k| k.deadline);
     }
 
