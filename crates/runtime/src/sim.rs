@@ -1133,9 +1133,9 @@ impl State {
     /// in tie order. The executor's own wakers are queued here directly; any other waker is left
     /// in `fired` for the caller to wake.
     ///
-    /// Called with nothing ready. When the one timer due wakes one of our tasks, that task comes
-    /// back to be polled at once: the ready queue would hand it straight back under every policy
-    /// but PCT, which counts its picks.
+    /// Called with nothing ready. When only one timer is due and it wakes one of our tasks, that
+    /// task is returned, to be polled at once: the empty ready queue would hand it straight back
+    /// under every policy but PCT, which counts its picks.
     #[inline(always)]
     fn fire_due(&mut self, now: u64) -> Option<(u32, u32, Task)> {
         let first = self.heap.pop()?;
