@@ -848,7 +848,7 @@ impl Core {
                 Some(next) => next,
                 None => {
                     // Nothing is ready: jump to the next timer.
-                    let Some(deadline) = st.next_deadline() else {
+                    let Some(first) = st.next_timer() else {
                         if st.alive == 0 {
                             if let Some(end) = end {
                                 self.now.set(self.now.get().max(end));
@@ -869,14 +869,18 @@ impl Core {
                             blocked,
                         });
                     };
+                    let deadline = first.deadline;
+                    // A run that stops short of the timer leaves it for the next run.
                     if let Some(end) = end {
                         if deadline > end {
+                            st.heap.push(first);
                             self.now.set(end);
                             return Ok(());
                         }
                     }
                     if let Some(limit) = limit {
                         if deadline > limit {
+                            st.heap.push(first);
                             return Err(SimError::TimeLimit {
                                 seed: self.seed,
                                 limit: Duration::from_nanos(limit),
@@ -887,7 +891,7 @@ impl Core {
                         self.now.set(deadline);
                         st.polls_at_instant = 0;
                     }
-                    if let Some(next) = st.fire_due(deadline) {
+                    if let Some(next) = st.fire_due(first) {
                         next
                     } else if !st.fired.is_empty() {
                         let mut fired = std::mem::take(&mut st.fired);
@@ -1117,28 +1121,28 @@ impl State {
         self.foreign[idx as usize] = Some(waker.clone());
     }
 
+    /// Takes the earliest armed timer out of the queue, dropping the cancelled ones before it.
     #[inline]
-    fn next_deadline(&mut self) -> Option<u64> {
-        while let Some(top) = self.heap.peek() {
+    fn next_timer(&mut self) -> Option<TimerKey> {
+        while let Some(top) = self.heap.pop() {
             let (idx, gen) = unpack(top.timer);
             if self.timers[idx as usize].is_armed(gen) {
-                return Some(top.deadline);
+                return Some(top);
             }
-            self.heap.pop();
         }
         None
     }
 
-    /// Fires the timers due at `now`, the heap's minimum, which `next_deadline` left armed on top,
-    /// in tie order. The executor's own wakers are queued here directly; any other waker is left
-    /// in `fired` for the caller to wake.
+    /// Fires `first`, the earliest armed timer, which `next_timer` took out, and any others due
+    /// at the same instant, in tie order. The executor's own wakers are queued here directly; any
+    /// other waker is left in `fired` for the caller to wake.
     ///
     /// Called with nothing ready. When only one timer is due and it wakes one of our tasks, that
     /// task is returned, to be polled at once: the empty ready queue would hand it straight back
     /// under every policy but PCT, which counts its picks.
     #[inline(always)]
-    fn fire_due(&mut self, now: u64) -> Option<(u32, u32, Task)> {
-        let first = self.heap.pop()?;
+    fn fire_due(&mut self, first: TimerKey) -> Option<(u32, u32, Task)> {
+        let now = first.deadline;
         let mut next = None;
         if self.heap.peek().is_some_and(|k| k.deadline <= now) {
             self.fire_ties(first, now);

@@ -459,6 +459,23 @@ fn a_run_with_no_tasks_left_simply_ends() {
 }
 
 #[test]
+fn a_run_that_stops_short_of_a_timer_leaves_it_for_the_next_run() {
+    let mut sim = Sim::new(1);
+    let woke = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = std::rc::Rc::clone(&woke);
+    sim.spawn("sleeper", async move {
+        time::sleep(secs(10)).await;
+        seen.set(Some(time::now().since_start()));
+    });
+    sim.run_for(secs(5)).unwrap();
+    assert_eq!(woke.get(), None);
+    assert_eq!(sim.elapsed(), secs(5));
+    assert!(sim.report().stuck.is_empty(), "it waits on its timer");
+    sim.run_for(secs(20)).unwrap();
+    assert_eq!(woke.get(), Some(secs(10)));
+}
+
+#[test]
 fn stuck_tasks_are_reported_with_how_long_they_waited() {
     let mut sim = Sim::new(2);
     sim.spawn("ticker", async {
