@@ -1040,20 +1040,24 @@ impl State {
     fn pop_ready(&mut self) -> Option<(u32, u32, Task)> {
         loop {
             let key = self.ready.pop(&mut self.meta)?;
-            let (idx, gen) = unpack(key);
-            let slot = &mut self.tasks[idx as usize];
-            if slot.gen != gen || !slot.alive {
-                continue;
-            }
-            slot.queued = false;
-            match slot.fut.take() {
-                Some(fut) => {
-                    self.in_poll = true;
-                    return Some((idx, gen, fut));
-                }
-                None => continue,
+            if let Some(next) = self.start_poll(key) {
+                return Some(next);
             }
         }
+    }
+
+    /// Takes the future of task `key` out to poll it, unless the task is gone or being polled.
+    #[inline(always)]
+    fn start_poll(&mut self, key: u64) -> Option<(u32, u32, Task)> {
+        let (idx, gen) = unpack(key);
+        let slot = self.tasks.get_mut(idx as usize)?;
+        if slot.gen != gen || !slot.alive {
+            return None;
+        }
+        slot.queued = false;
+        let fut = slot.fut.take()?;
+        self.in_poll = true;
+        Some((idx, gen, fut))
     }
 
     /// Queues the tasks woken during a poll, in slot order rather than wake order: libraries may
@@ -1148,33 +1152,14 @@ impl State {
             self.fire_ties(first, now);
         } else if matches!(self.ready.policy, Policy::Pct { .. }) {
             self.fire(first);
-        } else {
+        } else if let Some(target) = self.fire_timer(first) {
             // Usually one timer is due: it fires without going through `due` or the queue.
-            next = self.fire_direct(first);
+            next = self.start_poll(target);
         }
         if self.timers.len() >= PREFETCH_MIN_TIMERS {
             self.prefetch_upcoming();
         }
         next
-    }
-
-    /// Fires one timer; returns its task to poll when the waker is ours and the task can run.
-    #[inline(always)]
-    fn fire_direct(&mut self, key: TimerKey) -> Option<(u32, u32, Task)> {
-        let slot = &mut self.timers[unpack(key.timer).0 as usize];
-        if slot.state & FOREIGN != 0 {
-            self.fire(key);
-            return None;
-        }
-        slot.state = slot.state & !ARMED | FIRED;
-        let (idx, gen) = unpack(slot.target);
-        let task = self.tasks.get_mut(idx as usize)?;
-        if task.gen != gen || !task.alive || task.queued {
-            return None;
-        }
-        let fut = task.fut.take()?;
-        self.in_poll = true;
-        Some((idx, gen, fut))
     }
 
     /// Fires `first` and every other armed timer due at `now`, ordered by their tie keys.
@@ -1209,6 +1194,15 @@ impl State {
     /// Fires one due timer: wakes its task, or leaves a foreign waker in `fired`.
     #[inline(always)]
     fn fire(&mut self, key: TimerKey) {
+        if let Some(target) = self.fire_timer(key) {
+            self.wake(target);
+        }
+    }
+
+    /// Marks one due timer fired. Returns the task key of its waker when that is the executor's
+    /// own; a foreign waker is left in `fired`.
+    #[inline(always)]
+    fn fire_timer(&mut self, key: TimerKey) -> Option<u64> {
         let idx = unpack(key.timer).0 as usize;
         let slot = &mut self.timers[idx];
         if slot.state & FOREIGN != 0 {
@@ -1216,10 +1210,10 @@ impl State {
             if let Some(w) = self.foreign[idx].take() {
                 self.fired.push(w);
             }
+            None
         } else {
             slot.state = slot.state & !ARMED | FIRED;
-            let target = slot.target;
-            self.wake(target);
+            Some(slot.target)
         }
     }
 
