@@ -1142,15 +1142,14 @@ impl State {
     /// other waker is left in `fired` for the caller to wake.
     ///
     /// Called with nothing ready. When only one timer is due and it wakes one of our tasks, that
-    /// task is returned, to be polled at once: the empty ready queue would hand it straight back
-    /// under every policy but PCT, which counts its picks.
+    /// task is returned, to be polled at once, where the policy would hand it straight back.
     #[inline(always)]
     fn fire_due(&mut self, first: TimerKey) -> Option<(u32, u32, Task)> {
         let now = first.deadline;
         let mut next = None;
         if self.heap.peek().is_some_and(|k| k.deadline <= now) {
             self.fire_ties(first, now);
-        } else if matches!(self.ready.policy, Policy::Pct { .. }) {
+        } else if !self.ready.passes_lone_task_through() {
             self.fire(first);
         } else if let Some(target) = self.fire_timer(first) {
             // Usually one timer is due: it fires without going through `due` or the queue.
@@ -1253,6 +1252,13 @@ impl State {
 }
 
 impl Ready {
+    /// True when a task pushed on the empty queue is simply the next one popped, with nothing
+    /// else changed, so the executor may skip the queue. PCT counts its picks.
+    #[inline(always)]
+    fn passes_lone_task_through(&self) -> bool {
+        !matches!(self.policy, Policy::Pct { .. })
+    }
+
     #[inline(always)]
     fn push(&mut self, key: u64) {
         self.queue.push(key);

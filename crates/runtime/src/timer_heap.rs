@@ -3,8 +3,8 @@
 //! clock reaches it.
 //!
 //! Entries are 16 bytes and compare on the deadline alone, so a sift touches few cache lines. Ties
-//! (timers due at the same instant) are put in order when they fire, by the tie key in their slot:
-//! the order in which this queue hands out equal deadlines is never seen.
+//! (timers due at the same instant) are put in order when they fire, by their arm order, seeded or
+//! not: the order in which this queue hands out equal deadlines is never seen.
 
 /// One armed timer: its deadline and its packed slot and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
