@@ -262,6 +262,64 @@ fn random_and_pct_schedulers_are_seeded() {
     }
 }
 
+/// Task 0 first wakes alone on its timer ten times, then six tasks wake together three times: the
+/// order of the together-wakes, for seeds 0..8.
+fn pct_orders_after_lone_wakes() -> Vec<Vec<u32>> {
+    (0..8)
+        .map(|seed| {
+            let sched = Scheduler::Pct {
+                depth: 3,
+                steps: 24,
+            };
+            let mut sim = Sim::builder(seed).scheduler(sched).build();
+            sim.block_on(async {
+                let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let handles: Vec<_> = (0..6u32)
+                    .map(|i| {
+                        let log = log.clone();
+                        task::spawn(async move {
+                            if i == 0 {
+                                for n in 1..=10 {
+                                    time::sleep_until(Instant::from_nanos(n)).await;
+                                }
+                            }
+                            for round in 1..=3 {
+                                time::sleep_until(Instant::from_nanos(1_000 * round)).await;
+                                log.lock().unwrap().push(i);
+                            }
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+                let v = log.lock().unwrap().clone();
+                v
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn pct_counts_the_picks_of_a_task_woken_alone_by_its_timer() {
+    // Pinned: the executor polls a task woken alone by its timer without queueing it, except under
+    // PCT, whose change points count every pick. Skipping the count there would move them.
+    assert_eq!(
+        pct_orders_after_lone_wakes(),
+        vec![
+            vec![2, 1, 4, 3, 5, 0, 2, 1, 3, 5, 0, 4, 2, 1, 3, 5, 0, 4],
+            vec![1, 5, 4, 2, 3, 0, 5, 4, 2, 3, 0, 1, 5, 4, 2, 3, 0, 1],
+            vec![4, 1, 3, 2, 5, 0, 4, 1, 3, 2, 5, 0, 4, 1, 3, 2, 5, 0],
+            vec![0, 3, 4, 1, 2, 5, 0, 3, 4, 1, 2, 5, 0, 3, 4, 1, 2, 5],
+            vec![5, 4, 2, 1, 3, 0, 4, 2, 1, 3, 0, 5, 4, 2, 1, 3, 0, 5],
+            vec![0, 2, 1, 3, 4, 5, 0, 2, 1, 3, 4, 5, 0, 2, 1, 3, 4, 5],
+            vec![2, 5, 3, 4, 1, 0, 2, 5, 3, 4, 1, 0, 2, 5, 3, 4, 1, 0],
+            vec![1, 2, 4, 5, 3, 0, 1, 2, 4, 5, 3, 0, 1, 2, 4, 5, 3, 0],
+        ]
+    );
+}
+
 #[test]
 fn timer_slop_fires_late_within_its_bound() {
     let mut lates = std::collections::BTreeSet::new();
