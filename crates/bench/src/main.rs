@@ -44,8 +44,8 @@ enum Command {
     Compare {
         #[command(flatten)]
         storm: StormArgs,
-        /// Rounds per engine; the best round of each counts.
-        #[arg(long, default_value_t = 3)]
+        /// Rounds per engine (1 to 1,000): the best of each engine, and each round's own ratio.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000))]
         rounds: u32,
     },
     /// The cost of one recorded trace event, through `tracing` and through `trace_event!`'s fast
