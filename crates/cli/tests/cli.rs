@@ -210,6 +210,11 @@ fn run_seed_overrides_accept_hex_and_print_decimal() {
         stdout(&out)
     );
     assert!(
+        stdout(&out).contains("vtsim run: 1 scenario, 1 seed, 1 failing, 0 invalid"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
         stdout(&out).contains(" --seed 16  # vtsim "),
         "{}",
         stdout(&out)

@@ -27,7 +27,7 @@ pub(crate) fn run(args: RunArgs) -> Severity {
     let started = wall_now();
     let pool = Pool::new(usize::from(args.jobs.jobs));
     let mut worst = Severity::Pass;
-    let (mut scenarios, mut failing, mut invalid, mut seeds_run) = (0, 0, 0, 0);
+    let (mut scenarios, mut failing, mut invalid, mut seeds_run) = (0u64, 0, 0, 0);
     for file in &files {
         let scenario = match load(file) {
             Ok(scenario) => scenario,
@@ -97,11 +97,22 @@ pub(crate) fn run(args: RunArgs) -> Severity {
         }
     }
     emit(&format!(
-        "vtsim run: {scenarios} scenarios, {seeds_run} seeds, {failing} failing, {invalid} invalid ({:.2}s): exit {}",
+        "vtsim run: {}, {}, {failing} failing, {invalid} invalid ({:.2}s): exit {}",
+        count(scenarios, "scenario"),
+        count(seeds_run, "seed"),
         started.elapsed().as_secs_f64(),
         worst.code()
     ));
     worst
+}
+
+/// `1 seed`, `2 seeds`.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// How many failing seeds a summary lists.
