@@ -35,11 +35,15 @@ chrome file seed:
 
 # Speed, measured side by side in one run.
 bench:
-    cargo run --release -p vtsim-bench -- compare --tasks 1000 --virtual-secs 3600 --period-ms 1000
-    cargo run --release -p vtsim-bench -- compare --tasks 100000 --virtual-secs 60 --period-ms 1000 --rounds 1
-    cargo run --release -p vtsim-bench -- compare --tasks 10 --virtual-secs 360000 --period-ms 1000
+    cargo run --release -p vtsim-bench -- compare --tasks 1000 --virtual-secs 3600 --period-ms 1000 --rounds 10
+    cargo run --release -p vtsim-bench -- compare --tasks 100000 --virtual-secs 60 --period-ms 1000 --rounds 3
+    cargo run --release -p vtsim-bench -- compare --tasks 10 --virtual-secs 360000 --period-ms 1000 --rounds 10
     cargo run --release -p vtsim-bench -- memory --tasks 100000
     cargo bench -p vtsim-bench
+
+# vtsim against madsim at 1,000 tasks, in alternating pairs (madsim builds in target/madsim).
+bench-madsim pairs="10":
+    bash crates/bench/madsim-pairs.sh {{pairs}}
 
 # Instructions per tick under callgrind: the same count on a busy machine as on an idle one.
 bench-instructions engine="vtsim" tasks="1000":
