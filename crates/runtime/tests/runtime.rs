@@ -211,20 +211,20 @@ fn the_policies_show_in_the_trace() {
     );
 }
 
-fn ready_order(seed: u64, scheduler: Scheduler) -> Vec<u32> {
+type Log = Arc<std::sync::Mutex<Vec<u32>>>;
+
+/// Runs six tasks, task `i` running `body(i, log)`, to their end; returns what they pushed on
+/// `log`, in the order they pushed it.
+fn six_tasks_log<F, Fut>(seed: u64, scheduler: Scheduler, body: F) -> Vec<u32>
+where
+    F: Fn(u32, Log) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut sim = Sim::builder(seed).scheduler(scheduler).build();
-    sim.block_on(async {
-        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    sim.block_on(async move {
+        let log = Log::default();
         let handles: Vec<_> = (0..6u32)
-            .map(|i| {
-                let log = log.clone();
-                task::spawn(async move {
-                    for _ in 0..2 {
-                        log.lock().unwrap().push(i);
-                        task::yield_now().await;
-                    }
-                })
-            })
+            .map(|i| task::spawn(body(i, log.clone())))
             .collect();
         for h in handles {
             h.await.unwrap();
@@ -233,6 +233,15 @@ fn ready_order(seed: u64, scheduler: Scheduler) -> Vec<u32> {
         v
     })
     .unwrap()
+}
+
+fn ready_order(seed: u64, scheduler: Scheduler) -> Vec<u32> {
+    six_tasks_log(seed, scheduler, |i, log| async move {
+        for _ in 0..2 {
+            log.lock().unwrap().push(i);
+            task::yield_now().await;
+        }
+    })
 }
 
 #[test]
@@ -271,32 +280,17 @@ fn pct_orders_after_lone_wakes() -> Vec<Vec<u32>> {
                 depth: 3,
                 steps: 24,
             };
-            let mut sim = Sim::builder(seed).scheduler(sched).build();
-            sim.block_on(async {
-                let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-                let handles: Vec<_> = (0..6u32)
-                    .map(|i| {
-                        let log = log.clone();
-                        task::spawn(async move {
-                            if i == 0 {
-                                for n in 1..=10 {
-                                    time::sleep_until(Instant::from_nanos(n)).await;
-                                }
-                            }
-                            for round in 1..=3 {
-                                time::sleep_until(Instant::from_nanos(1_000 * round)).await;
-                                log.lock().unwrap().push(i);
-                            }
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    h.await.unwrap();
+            six_tasks_log(seed, sched, |i, log| async move {
+                if i == 0 {
+                    for n in 1..=10 {
+                        time::sleep_until(Instant::from_nanos(n)).await;
+                    }
                 }
-                let v = log.lock().unwrap().clone();
-                v
+                for round in 1..=3 {
+                    time::sleep_until(Instant::from_nanos(1_000 * round)).await;
+                    log.lock().unwrap().push(i);
+                }
             })
-            .unwrap()
         })
         .collect()
 }
