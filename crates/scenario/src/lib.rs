@@ -54,6 +54,7 @@ mod events;
 mod locate;
 mod model;
 mod raw;
+mod suggest;
 mod time;
 mod validate;
 

@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::error::Diagnostics;
+use crate::suggest::closest;
 
 /// Records `err` (a parse or deserialize error) in `out`, with the key path found in `doc`,
 /// or, for a syntax error outside what the parser recovered, read off the source lines.
@@ -152,7 +153,16 @@ fn walk_value(
 fn friendlier(message: &str) -> String {
     let mut text = message.trim_end().to_owned();
     if let Some(rest) = text.strip_prefix("unknown field ") {
-        text = format!("unknown key {rest}");
+        // serde quotes the key and then each allowed one in backticks.
+        let mut quoted = rest.split('`').skip(1).step_by(2);
+        let hint = quoted
+            .next()
+            .and_then(|unknown| closest(unknown, quoted))
+            .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
+        text = match rest.split_once(", expected") {
+            Some((unknown, expected)) => format!("unknown key {unknown}{hint}, expected{expected}"),
+            None => format!("unknown key {rest}"),
+        };
     }
     for (rust, toml) in [
         ("expected i64", "expected an integer"),
@@ -182,7 +192,11 @@ mod tests {
     fn unknown_field_reads_like_a_scenario_error() {
         assert_eq!(
             friendlier("unknown field `intervall`, expected one of `interval`, `timeout`"),
-            "unknown key `intervall`; allowed: `interval`, `timeout`"
+            "unknown key `intervall` (did you mean `interval`?); allowed: `interval`, `timeout`"
+        );
+        assert_eq!(
+            friendlier("unknown field `colour`, expected `interval` or `timeout`"),
+            "unknown key `colour`, expected `interval` or `timeout`"
         );
         assert_eq!(
             friendlier("invalid type: string \"x\", expected i64"),

@@ -14,6 +14,7 @@ use crate::events::{event_kind, family, fields_of, EVENT_KINDS};
 use crate::locate::report_toml_error;
 use crate::model::*;
 use crate::raw::*;
+use crate::suggest::did_you_mean;
 use crate::time::{format_duration, parse_duration, DurationRange, Window};
 
 /// The longest `duration` a scenario may simulate.
@@ -237,7 +238,11 @@ impl<'a, 't> Check<'a, 't> {
                 self.error(
                     value.span(),
                     key,
-                    format!("unknown {what} \"{text}\"; allowed: {}", allowed(choices)),
+                    format!(
+                        "unknown {what} \"{text}\"{}; allowed: {}",
+                        did_you_mean(text, choices.iter().map(|(name, _)| *name)),
+                        allowed(choices)
+                    ),
                 );
                 default
             }
@@ -1240,8 +1245,9 @@ impl<'a, 't> Check<'a, 't> {
                         v.span(),
                         &key(prefix, "event"),
                         format!(
-                            "unknown event \"{}\"; allowed: {}",
+                            "unknown event \"{}\"{}; allowed: {}",
                             v.get_ref(),
+                            did_you_mean(v.get_ref(), EVENT_KINDS.iter().copied()),
                             EVENT_KINDS.join(", ")
                         ),
                     );
