@@ -98,6 +98,14 @@ enum Engine {
     Bare,
 }
 
+/// The engine as `--engine` names it.
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.to_possible_value().expect("no engine is skipped");
+        f.write_str(name.get_name())
+    }
+}
+
 fn main() {
     match Cli::parse().command {
         Command::TickerStorm { engine, storm } => {

@@ -28,21 +28,12 @@ impl fmt::Display for StormResult {
         write!(
             f,
             "engine={} tasks={} ticks={} wall_ms={:.3} ticks_per_sec={:.0}",
-            engine_name(self.engine),
+            self.engine,
             self.tasks,
             self.ticks,
             self.wall.as_secs_f64() * 1e3,
             self.ticks_per_sec()
         )
-    }
-}
-
-/// The engine as the command line names it.
-fn engine_name(engine: Engine) -> &'static str {
-    match engine {
-        Engine::Vtsim => "vtsim",
-        Engine::TokioPaused => "tokio-paused",
-        Engine::Bare => "bare",
     }
 }
 
@@ -193,10 +184,7 @@ pub(crate) fn compare(a: &StormArgs, rounds: u32) {
             if let Some(first) = best[0].filter(|first| first.ticks != r.ticks) {
                 eprintln!(
                     "vtsim-bench compare: {} counted {} ticks and {} counted {}: the engines ran different storms",
-                    engine_name(first.engine),
-                    first.ticks,
-                    engine_name(r.engine),
-                    r.ticks
+                    first.engine, first.ticks, r.engine, r.ticks
                 );
                 std::process::exit(1);
             }
