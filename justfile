@@ -41,9 +41,10 @@ bench:
     cargo run --release -p vtsim-bench -- memory --tasks 100000
     cargo bench -p vtsim-bench
 
-# vtsim against madsim at 1,000 tasks, in alternating pairs (madsim builds in target/madsim).
-bench-madsim pairs="10":
-    bash crates/bench/madsim-pairs.sh {{pairs}}
+# vtsim against madsim at 1,000 tasks, madsim just before vtsim in each round (madsim builds in
+# target/madsim).
+bench-madsim rounds="10":
+    bash crates/bench/compare-madsim.sh {{rounds}}
 
 # Instructions per tick under callgrind: the same count on a busy machine as on an idle one.
 bench-instructions engine="vtsim" tasks="1000":

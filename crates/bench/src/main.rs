@@ -40,13 +40,18 @@ enum Command {
         storm: StormArgs,
     },
     /// Runs ticker-storm on every engine, alternating, and prints the speed-up of vtsim over
-    /// tokio-paused, and how close it comes to the bare heap loop.
+    /// tokio-paused (and madsim), and how close it comes to the bare heap loop. Exits 1 when an
+    /// engine fails or two count different ticks.
     Compare {
         #[command(flatten)]
         storm: StormArgs,
         /// Rounds per engine (1 to 1,000): the best of each engine, and each round's own ratio.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000))]
         rounds: u32,
+        /// Also runs this build of `crates/bench/madsim` in every round, just before vtsim, and
+        /// prints the speed-up over madsim too (`crates/bench/compare-madsim.sh` builds and passes it).
+        #[arg(long, value_name = "BINARY")]
+        madsim: Option<std::path::PathBuf>,
     },
     /// The cost of one recorded trace event, through `tracing` and through `trace_event!`'s fast
     /// path: loops with an event per step against the same loop without, side by side.
@@ -112,7 +117,16 @@ fn main() {
             let r = storm::run(engine, &storm);
             println!("{r}");
         }
-        Command::Compare { storm, rounds } => storm::compare(&storm, rounds),
+        Command::Compare {
+            storm,
+            rounds,
+            madsim,
+        } => {
+            if let Err(e) = storm::compare(&storm, rounds, madsim.as_deref()) {
+                eprintln!("vtsim-bench compare: {e}");
+                std::process::exit(1);
+            }
+        }
         Command::Memory { tasks } => storm::memory(tasks),
         Command::TraceCost { events } => storm::trace_cost(events),
         Command::Scenario { file, seeds } => {

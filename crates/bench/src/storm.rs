@@ -1,6 +1,7 @@
 //! The ticker-storm workload, on vtsim and on tokio's paused clock.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use vtsim_runtime::rand::Rng;
@@ -9,9 +10,10 @@ use vtsim_runtime::{task, time, Config, Scheduler, Sim};
 use crate::{Engine, StormArgs};
 
 /// One measured run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct StormResult {
-    engine: Engine,
+    /// As `--engine` names it, or `madsim`.
+    engine: String,
     tasks: u64,
     ticks: u64,
     wall: Duration,
@@ -59,7 +61,7 @@ pub(crate) fn run(engine: Engine, a: &StormArgs) -> StormResult {
         Engine::Bare => bare_storm(a.seed, a.tasks, period, end),
     };
     StormResult {
-        engine,
+        engine: engine.to_string(),
         tasks: a.tasks,
         ticks,
         wall: start.elapsed(),
@@ -169,46 +171,125 @@ fn bare_storm(seed: u64, tasks: u64, period: u64, end: u64) -> u64 {
     ticks
 }
 
-pub(crate) fn compare(a: &StormArgs, rounds: u32) {
-    let engines = [Engine::Vtsim, Engine::TokioPaused, Engine::Bare];
-    let mut best = [None::<StormResult>; 3];
-    // Each round runs the engines back to back, so its own ratio sees the machine at one speed:
-    // on a noisy machine the spread of these says more than the best runs do.
-    let mut pairs = Vec::new();
-    for round in 0..rounds {
-        let mut walls = [Duration::ZERO; 3];
-        for (i, engine) in engines.into_iter().enumerate() {
-            let r = run(engine, a);
-            println!("round={round} {r}");
-            // A ratio of unequal work would mean nothing.
-            if let Some(first) = best[0].filter(|first| first.ticks != r.ticks) {
-                eprintln!(
-                    "vtsim-bench compare: {} counted {} ticks and {} counted {}: the engines ran different storms",
-                    first.engine, first.ticks, r.engine, r.ticks
-                );
-                std::process::exit(1);
-            }
-            walls[i] = r.wall;
-            if best[i].is_none_or(|b| r.wall < b.wall) {
-                best[i] = Some(r);
+/// Runs every engine `rounds` times, alternating, and prints each run, the speed-up of vtsim over
+/// tokio-paused and, given its binary, over madsim, and how close vtsim comes to the bare loop.
+///
+/// A round runs madsim (if given), vtsim, tokio-paused and bare back to back, so vtsim sits next
+/// to both engines it is compared with and each round's own ratio sees the machine at one speed:
+/// on a noisy machine the spread of these says more than the best runs do.
+pub(crate) fn compare(a: &StormArgs, rounds: u32, madsim: Option<&Path>) -> Result<(), String> {
+    let mut ticks = None;
+    // Every run is printed as it ends, and must count the ticks the first one counted: a ratio of
+    // unequal work would mean nothing.
+    let mut record = |round: u32, r: StormResult| -> Result<StormResult, String> {
+        println!("round={round} {r}");
+        match &ticks {
+            Some((first, name)) if *first != r.ticks => Err(format!(
+                "{name} counted {first} ticks and {} counted {}: the engines ran different storms",
+                r.engine, r.ticks
+            )),
+            Some(_) => Ok(r),
+            None => {
+                ticks = Some((r.ticks, r.engine.clone()));
+                Ok(r)
             }
         }
-        let [vtsim, tokio, _] = walls;
-        pairs.push(tokio.as_secs_f64() / vtsim.as_secs_f64());
+    };
+    let (mut best_v, mut best_t, mut best_b, mut best_m) = (None, None, None, None);
+    let (mut over_tokio, mut over_madsim) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let m = match madsim {
+            Some(bin) => Some(record(round, run_madsim(bin, a)?)?),
+            None => None,
+        };
+        let v = record(round, run(Engine::Vtsim, a))?;
+        let t = record(round, run(Engine::TokioPaused, a))?;
+        let b = record(round, run(Engine::Bare, a))?;
+        over_tokio.push(t.wall.as_secs_f64() / v.wall.as_secs_f64());
+        if let Some(m) = m {
+            over_madsim.push(m.wall.as_secs_f64() / v.wall.as_secs_f64());
+            keep_best(&mut best_m, m);
+        }
+        keep_best(&mut best_v, v);
+        keep_best(&mut best_t, t);
+        keep_best(&mut best_b, b);
     }
-    pairs.sort_by(f64::total_cmp);
-    let [v, t, b] = best.map(|r| r.expect("ran"));
+    let ran = "at least one round ran";
+    let (v, t, b) = (best_v.expect(ran), best_t.expect(ran), best_b.expect(ran));
     println!(
-        "speedup vtsim/tokio-paused = {:.2}x (tasks={} virtual_secs={} period_ms={}, best of {rounds}); round by round {:.2}x median, {:.2}-{:.2}x; vtsim runs at {:.0}% of the bare heap loop",
+        "speedup vtsim/tokio-paused = {:.2}x (tasks={} virtual_secs={} period_ms={}, best of {rounds}); round by round {}; vtsim runs at {:.0}% of the bare heap loop",
         v.ticks_per_sec() / t.ticks_per_sec(),
         a.tasks,
         a.virtual_secs,
         a.period_ms,
-        median(&pairs),
-        pairs[0],
-        pairs[pairs.len() - 1],
+        spread(&mut over_tokio),
         100.0 * v.ticks_per_sec() / b.ticks_per_sec(),
     );
+    if let Some(m) = best_m {
+        println!(
+            "speedup vtsim/madsim = {:.2}x (best of {rounds}); round by round {}",
+            v.ticks_per_sec() / m.ticks_per_sec(),
+            spread(&mut over_madsim),
+        );
+    }
+    Ok(())
+}
+
+fn keep_best(best: &mut Option<StormResult>, r: StormResult) {
+    if best.as_ref().is_none_or(|b| r.wall < b.wall) {
+        *best = Some(r);
+    }
+}
+
+/// `<median>x median, <least>-<most>x` of non-empty `ratios`.
+fn spread(ratios: &mut [f64]) -> String {
+    ratios.sort_by(f64::total_cmp);
+    format!(
+        "{:.2}x median, {:.2}-{:.2}x",
+        median(ratios),
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
+}
+
+/// Runs madsim's ticker-storm binary (`crates/bench/madsim`) on the same storm and reads the one
+/// line it prints, which has the shape of ours.
+fn run_madsim(bin: &Path, a: &StormArgs) -> Result<StormResult, String> {
+    let out = std::process::Command::new(bin)
+        .args([a.tasks, a.virtual_secs, a.period_ms, a.seed].map(|n| n.to_string()))
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}): {}",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    stdout.lines().find_map(parse_result).ok_or_else(|| {
+        format!(
+            "{} printed no line with engine=, tasks=, ticks= and wall_ms=: {:?}",
+            bin.display(),
+            stdout.trim()
+        )
+    })
+}
+
+/// A result line: `engine=<e> tasks=<n> ticks=<n> wall_ms=<float> ...`, in any order.
+fn parse_result(line: &str) -> Option<StormResult> {
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+    };
+    let wall_ms: f64 = field("wall_ms")?.parse().ok()?;
+    Some(StormResult {
+        engine: field("engine")?.to_owned(),
+        tasks: field("tasks")?.parse().ok()?,
+        ticks: field("ticks")?.parse().ok()?,
+        wall: Duration::try_from_secs_f64(wall_ms / 1e3).ok()?,
+    })
 }
 
 /// The median of sorted, non-empty `xs`.
@@ -331,6 +412,27 @@ mod tests {
                 "seed {seed}: vtsim, tokio-paused, bare"
             );
         }
+    }
+
+    #[test]
+    fn a_result_line_reads_back_as_it_was_printed() {
+        let r = StormResult {
+            engine: "madsim".to_owned(),
+            tasks: 1000,
+            ticks: 3_599_301,
+            wall: Duration::from_micros(1_335_980),
+        };
+        let back = parse_result(&r.to_string()).expect("a result line");
+        assert_eq!(
+            (back.engine.as_str(), back.tasks, back.ticks),
+            ("madsim", 1000, 3_599_301)
+        );
+        assert_eq!(back.wall, r.wall);
+        assert!(
+            parse_result("engine=madsim tasks=10 ticks=5").is_none(),
+            "no wall_ms"
+        );
+        assert!(parse_result("engine=madsim tasks=10 ticks=x wall_ms=1.0").is_none());
     }
 
     #[test]
