@@ -1145,6 +1145,11 @@ impl State {
     /// task is returned, to be polled at once, where the policy would hand it straight back.
     #[inline(always)]
     fn fire_due(&mut self, first: TimerKey) -> Option<(u32, u32, Task)> {
+        // Polling the woken task at once would jump it ahead of any task already ready.
+        debug_assert!(
+            self.ready.queue.is_empty(),
+            "timers fire with nothing ready"
+        );
         let now = first.deadline;
         let mut next = None;
         if self.heap.peek().is_some_and(|k| k.deadline <= now) {
@@ -1161,7 +1166,8 @@ impl State {
         next
     }
 
-    /// Fires `first` and every other armed timer due at `now`, ordered by their tie keys.
+    /// Fires `first` and every other armed timer due at `now`, in tie order: the order they were
+    /// armed in, mixed by the seed when the timer order is random.
     #[cold]
     #[inline(never)]
     fn fire_ties(&mut self, first: TimerKey, now: u64) {
